@@ -1,0 +1,11 @@
+"""azure_sciml: the Azure optimizer (simulated annealing + Adam) and honest SciML comparisons.
+
+``import azure_sciml`` needs only torch: problems (``azure_sciml.problems``), the Hydra app
+(``azure_sciml.app``) and the report (``azure_sciml.report``) are imported on demand.
+"""
+
+from azure_sciml.optim import Azure
+from azure_sciml.train import FitResult, NonFiniteLoss, Problem, fit
+
+__all__ = ["Azure", "FitResult", "NonFiniteLoss", "Problem", "fit"]
+__version__ = "0.1.0"
