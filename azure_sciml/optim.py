@@ -1,7 +1,432 @@
-"""Placeholder while the real Azure is being written (lands within the hour)."""
+"""Azure: simulated annealing blended into Adam, as a ``torch.optim.Optimizer``."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
 
 import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+_GLOBAL = "azure"  # key of the optimizer-wide state in ``self.state`` (saved by ``state_dict``)
+_BLEND_SHARPNESS = 10.0  # sigmoid slope of the hand-over, in units of the SA phase
+_COUNTERS = ("n_loss_evals", "n_proposals", "n_accepted", "n_rejected", "n_nonfinite", "n_spikes")
 
 
-class Azure(torch.optim.Adam):
-    pass
+def temperature(step: int, T0: float, sa_steps: int) -> float:
+    """Linear cooling from ``T0`` at step 0 to 0 at ``sa_steps``."""
+    if sa_steps <= 0 or step >= sa_steps:
+        return 0.0
+    return T0 * (1.0 - step / sa_steps)
+
+
+def exploration_weight(step: int, sa_steps: int) -> float:
+    """Sigmoid hand-over from exploration (~1) to pure Adam (0 from ``sa_steps`` on)."""
+    if sa_steps <= 0 or step >= sa_steps:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(_BLEND_SHARPNESS * (step / sa_steps - 0.5)))
+
+
+def metropolis_accept(delta: float, temp: float, u: float) -> bool:
+    """Metropolis rule: accept with probability ``min(1, exp(-delta / temp))``; ``u ~ U(0,1)``."""
+    if delta <= 0.0:
+        return True
+    if temp <= 0.0:
+        return False
+    return u < math.exp(-delta / temp)
+
+
+class Azure(Optimizer):
+    r"""Adam with simulated-annealing exploration during the first ``sa_steps`` steps.
+
+    .. code-block:: text
+
+        input: lr γ, betas (β1, β2), eps ε, weight_decay λ, T0, sigma σ, sa_steps S,
+               sa_momentum μ, sa_interval K, target_accept a*, closure f (optional)
+        for k = 0, 1, 2, ...
+            L_k, g_k ← f(θ_k)                                  (one loss + gradient evaluation)
+            if L_k is NaN/Inf or a spike:  restore θ ← anchor (if any); skip the step
+            if a proposal is pending and K steps have passed:   (Metropolis on the descended loss)
+                T ← Σ_groups T0 (1 - k/S) · numel / Σ numel                (linear cooling)
+                accept with prob min(1, exp(-(L_k - L_anchor) / (T |L_anchor|)))
+                accept: anchor ← θ_k, L_anchor ← L_k;  best ← θ_k if L_k < L_best
+                reject: θ ← anchor and skip the Adam update (g_k belongs to the rejected point)
+                c ← c · exp(0.5 (accepted - a*))           (acceptance-rate-targeted step size)
+            Adam update (identical to torch.optim.Adam):
+                g ← g_k + λ θ;  m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²
+                θ ← θ - γ/(1-β1^t) · m / (sqrt(v/(1-β2^t)) + ε)
+            if k < S - K and no proposal is pending:            (propose every K steps)
+                d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I) from the optimizer's own generator
+                θ ← θ + w(k) · σ · c · γ · K · d,   w(k) = 1 / (1 + exp(10 (k/S - 1/2)))
+            at k = S: θ ← best if L_best < L_anchor; SA buffers are freed (pure Adam from here)
+
+    Scale of a proposal: ``sigma · lr · sa_interval`` per coordinate, i.e. ``sigma`` is measured in
+    the distance Adam can travel in one descent cycle (Adam moves every coordinate by about ``lr``
+    per step whatever the weight scale), so one default suits problems with different weight scales,
+    and ``lr = 0`` moves nothing. ``T0`` is a *relative* temperature: a proposal that raises the
+    loss by a fraction ``T`` of ``|L_anchor|`` is accepted with probability ``1/e``.
+
+    Without a closure there is no loss to judge a proposal by: Azure then adds the proposals
+    unconditionally, scaled by the cooling schedule's shape ``T(k)/T0`` (annealed, Langevin-style
+    noise; ``T0`` itself has no effect there). With a closure the loss is evaluated once per step,
+    exactly as Adam's ``step(closure)`` does: the Metropolis test adds no loss evaluation, it spends
+    the step it judges. ``sa_steps=0`` (or ``sigma=0`` with no closure) makes Azure exactly
+    ``torch.optim.Adam``.
+
+    Per-group hyperparameters: ``lr``, ``betas``, ``eps``, ``weight_decay``, ``T0``, ``sigma``,
+    ``sa_steps``, ``sa_momentum``, ``max_grad_norm``. The Metropolis test is joint (one loss for all
+    groups), at the numel-weighted mean temperature of the groups still annealing. Optimizer-wide:
+    ``sa_interval``, ``target_accept``, ``spike_factor``, ``seed``.
+
+    Args:
+        params: iterable of tensors, of ``(name, tensor)`` pairs, or of parameter-group dicts.
+        lr: learning rate (default 1e-3).
+        betas, eps, weight_decay: as in ``torch.optim.Adam`` (L2 penalty added to the gradient).
+        T0: initial relative temperature of the Metropolis test (default 0.05).
+        sigma: proposal scale, in units of ``lr * sa_interval`` (default 0.5).
+        sa_steps: length of the annealing phase in steps; 0 turns SA off (default 1000).
+        sa_momentum: correlation of successive proposals, ``d ← μ d + sqrt(1-μ²) ξ`` (default 0.9).
+        sa_interval: Adam steps between a proposal and its Metropolis judgement (default 50).
+        target_accept: acceptance rate the proposal scale adapts towards; ``None`` keeps it fixed.
+        spike_factor: with a closure, a loss above ``spike_factor * L_anchor`` (for positive losses)
+            is rejected like a NaN; ``None`` disables spike detection (default).
+        max_grad_norm: clip the gradient the update uses to this global norm (per group) without
+            touching ``p.grad``; ``None`` (default) disables clipping.
+        seed: seed of the optimizer's own random generator (saved in ``state_dict``); ``None``
+            draws one from torch's global generator, so ``torch.manual_seed`` makes runs repeatable.
+
+    Counters (``stats()``): ``n_loss_evals`` (closure calls Azure made), ``n_proposals``,
+    ``n_accepted``, ``n_rejected``, ``n_nonfinite``, ``n_spikes``.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        T0: float = 0.05,
+        sigma: float = 0.5,
+        sa_steps: int = 1000,
+        sa_momentum: float = 0.9,
+        sa_interval: int = 50,
+        target_accept: float | None = 0.5,
+        spike_factor: float | None = None,
+        max_grad_norm: float | None = None,
+        seed: int | None = None,
+    ):
+        defaults = dict(
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, T0=T0, sigma=sigma,
+            sa_steps=sa_steps, sa_momentum=sa_momentum, max_grad_norm=max_grad_norm,
+        )
+        _check_group(defaults)
+        _check_global(sa_interval, target_accept, spike_factor)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            _check_group(group)
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)).item())
+        self.state[_GLOBAL] = dict(
+            step=0, sa_interval=sa_interval, target_accept=target_accept,
+            spike_factor=spike_factor, seed=seed, generators={}, scale=1.0,
+            anchor_loss=None, best_loss=None, pending_since=None, sa_done=False, warned=False,
+            n_loss_evals=0, n_proposals=0, n_accepted=0, n_rejected=0, n_nonfinite=0, n_spikes=0,
+        )
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        _check_group(self.param_groups[-1])
+
+    def state_dict(self) -> dict[str, Any]:
+        """As ``Optimizer.state_dict``; the random generators are stored as their states."""
+        sd = super().state_dict()
+        g = dict(sd["state"][_GLOBAL])
+        g["generators"] = {k: gen.get_state() for k, gen in g["generators"].items()}
+        sd["state"] = {**sd["state"], _GLOBAL: g}
+        return sd
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if _GLOBAL not in state_dict["state"]:
+            raise ValueError("not an Azure state_dict: it has no 'azure' entry")
+        super().load_state_dict(state_dict)
+        g = self.state[_GLOBAL] = dict(self.state[_GLOBAL])
+        g["generators"] = {
+            k: torch.Generator(device=k).set_state(st) for k, st in g["generators"].items()
+        }
+
+    def stats(self) -> dict[str, int]:
+        """Evaluation and Metropolis counters (also in ``state_dict()``)."""
+        g = self.state[_GLOBAL]
+        return {k: g[k] for k in _COUNTERS}
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+        g = self.state[_GLOBAL]
+        loss = None
+        skip_update = False
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+            g["n_loss_evals"] += 1
+            skip_update = self._judge(float(torch.as_tensor(loss).detach()))
+        if not skip_update:
+            for group in self.param_groups:
+                self._adam_group(group)
+        self._explore(with_closure=closure is not None)
+        g["step"] += 1
+        return loss
+
+    # -- simulated annealing -------------------------------------------------------------------
+
+    def _sa_params(self) -> list[Tensor]:
+        return [p for group in self.param_groups for p in group["params"] if p.requires_grad]
+
+    def _judge(self, value: float) -> bool:
+        """Metropolis bookkeeping for the loss of the current point; True means skip the update."""
+        g = self.state[_GLOBAL]
+        if not math.isfinite(value) or self._is_spike(value):
+            self._reject_bad_loss(value)
+            return True
+        if g["sa_done"] or not self._annealing(g["step"]):
+            return False
+        if g["anchor_loss"] is None:
+            self._save("anchor", value)
+            self._save("best", value)
+            return False
+        if g["pending_since"] is None or g["step"] - g["pending_since"] < g["sa_interval"]:
+            return False
+        return not self._metropolis(value)
+
+    def _metropolis(self, value: float) -> bool:
+        g = self.state[_GLOBAL]
+        temp = self._temperature(g["step"]) * abs(g["anchor_loss"])
+        u = float(torch.rand((), generator=self._generator(torch.device("cpu"))))
+        accepted = metropolis_accept(value - g["anchor_loss"], temp, u)
+        g["pending_since"] = None
+        if accepted:
+            g["n_accepted"] += 1
+            self._save("anchor", value)
+            if value < g["best_loss"]:
+                self._save("best", value)
+        else:
+            g["n_rejected"] += 1
+            self._restore("anchor")
+        if g["target_accept"] is not None:
+            g["scale"] *= math.exp(0.5 * (float(accepted) - g["target_accept"]))
+            g["scale"] = min(max(g["scale"], 1e-3), 1e3)
+        return accepted
+
+    def _is_spike(self, value: float) -> bool:
+        g = self.state[_GLOBAL]
+        ref, factor = g["anchor_loss"], g["spike_factor"]
+        return factor is not None and ref is not None and ref > 0 and value > factor * ref
+
+    def _reject_bad_loss(self, value: float) -> None:
+        g = self.state[_GLOBAL]
+        kind = "n_nonfinite" if not math.isfinite(value) else "n_spikes"
+        g[kind] += 1
+        if not g["warned"]:
+            g["warned"] = True
+            warnings.warn(
+                f"Azure: loss {value} at step {g['step']} rejected (non-finite or spike); "
+                "parameters kept at the last accepted point. Further rejections are counted "
+                "in stats() without warning.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        if g["anchor_loss"] is not None and not g["sa_done"]:
+            self._restore("anchor")
+            g["pending_since"] = None
+
+    def _annealing(self, step: int) -> bool:
+        return any(step < group["sa_steps"] for group in self.param_groups)
+
+    def _temperature(self, step: int) -> float:
+        total = weighted = 0.0
+        for group in self.param_groups:
+            if step < group["sa_steps"]:
+                n = sum(p.numel() for p in group["params"])
+                weighted += n * temperature(step, group["T0"], group["sa_steps"])
+                total += n
+        return weighted / total if total else 0.0
+
+    def _save(self, name: str, value: float) -> None:
+        for p in self._sa_params():
+            buf = self.state[p].get(name)
+            if buf is None:
+                self.state[p][name] = p.detach().clone()
+            else:
+                buf.copy_(p)
+        self.state[_GLOBAL][f"{name}_loss"] = value
+
+    def _restore(self, name: str) -> None:
+        params = [p for p in self._sa_params() if name in self.state[p]]
+        if params:
+            torch._foreach_copy_(params, [self.state[p][name] for p in params])
+
+    def _explore(self, with_closure: bool) -> None:
+        g = self.state[_GLOBAL]
+        step, interval = g["step"], g["sa_interval"]
+        if g["sa_done"]:
+            return
+        if not self._annealing(step + 1):
+            self._finish_annealing()
+            return
+        if with_closure:
+            if g["pending_since"] is not None or step + 1 + interval >= self._sa_end():
+                return
+            g["pending_since"] = step + 1
+        elif step % interval:
+            return
+        g["n_proposals"] += 1
+        for group in self.param_groups:
+            self._propose_group(group, step, g["scale"], with_closure)
+
+    def _sa_end(self) -> int:
+        return max(group["sa_steps"] for group in self.param_groups)
+
+    def _propose_group(self, group: dict, step: int, scale: float, with_closure: bool) -> None:
+        T0, sa_steps = group["T0"], group["sa_steps"]
+        size = group["sigma"] * group["lr"] * self.state[_GLOBAL]["sa_interval"] * scale
+        size *= exploration_weight(step, sa_steps)
+        if not with_closure:
+            size *= temperature(step, T0, sa_steps) / T0 if T0 > 0 else 0.0
+        params = [p for p in group["params"] if p.grad is not None]
+        if size == 0.0 or not params:
+            return
+        mu = group["sa_momentum"]
+        dirs = [self._direction(p) for p in params]
+        torch._foreach_mul_(dirs, mu)
+        torch._foreach_add_(dirs, self._noise(params), alpha=math.sqrt(1.0 - mu * mu))
+        torch._foreach_add_(params, dirs, alpha=size)
+
+    def _direction(self, p: Tensor) -> Tensor:
+        state = self.state[p]
+        if "sa_dir" not in state:
+            state["sa_dir"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return state["sa_dir"]
+
+    def _noise(self, params: list[Tensor]) -> list[Tensor]:
+        """Standard normal noise for every tensor, from one draw per device and dtype."""
+        out: list[Tensor | None] = [None] * len(params)
+        buckets: dict[tuple, list[int]] = {}
+        for i, p in enumerate(params):
+            buckets.setdefault((p.device, p.dtype), []).append(i)
+        for (device, dtype), idx in buckets.items():
+            sizes = [params[i].numel() for i in idx]
+            flat = torch.randn(sum(sizes), generator=self._generator(device), device=device,
+                               dtype=dtype)
+            for i, piece in zip(idx, torch.split(flat, sizes), strict=True):
+                out[i] = piece.view_as(params[i])
+        return out  # type: ignore[return-value]
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        gens = self.state[_GLOBAL]["generators"]
+        key = str(device)
+        if key not in gens:
+            offset = len(gens)
+            gens[key] = torch.Generator(device=device).manual_seed(
+                self.state[_GLOBAL]["seed"] + offset
+            )
+        return gens[key]
+
+    def _finish_annealing(self) -> None:
+        """End of the SA phase: keep the best point seen, free the SA buffers."""
+        g = self.state[_GLOBAL]
+        if g["best_loss"] is not None and g["best_loss"] < g["anchor_loss"]:
+            self._restore("best")
+        for p in self._sa_params():
+            for name in ("anchor", "best", "sa_dir"):
+                self.state[p].pop(name, None)
+        g["sa_done"] = True
+        g["pending_since"] = None
+
+    # -- Adam ------------------------------------------------------------------------------------
+
+    def _adam_group(self, group: dict) -> None:
+        params, grads = [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError("Azure does not support sparse gradients")
+            params.append(p)
+            grads.append(p.grad)
+        if not params:
+            return
+        grads = _clip(grads, group["max_grad_norm"])
+        states = [self._adam_state(p) for p in params]
+        for s in states:
+            s["step"] += 1
+        _adam_update(
+            params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+            [s["step"] for s in states], group,
+        )
+
+    def _adam_state(self, p: Tensor) -> dict:
+        state = self.state[p]
+        if "step" not in state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return state
+
+
+def _clip(grads: list[Tensor], max_norm: float | None) -> list[Tensor]:
+    """Gradients scaled to global norm ``<= max_norm`` (new tensors; ``p.grad`` is untouched)."""
+    if max_norm is None:
+        return grads
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    return torch._foreach_mul(grads, coef)
+
+
+def _adam_update(params, grads, exp_avgs, exp_avg_sqs, steps, group) -> None:
+    """``torch.optim.Adam``'s multi-tensor update (same bias correction and eps placement)."""
+    beta1, beta2 = group["betas"]
+    lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+    if weight_decay != 0:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+    step_size = [-(lr / (1 - beta1**t)) for t in steps]
+    bias_correction2_sqrt = [(1 - beta2**t) ** 0.5 for t in steps]
+    denom = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_div_(denom, bias_correction2_sqrt)
+    torch._foreach_add_(denom, eps)
+    torch._foreach_addcdiv_(params, exp_avgs, denom, step_size)
+
+
+def _check_group(group: dict) -> None:
+    """``ValueError`` naming the bad hyperparameter and its value."""
+    checks = {
+        "lr": lambda v: v >= 0,
+        "eps": lambda v: v >= 0,
+        "weight_decay": lambda v: v >= 0,
+        "T0": lambda v: v >= 0,
+        "sigma": lambda v: v >= 0,
+        "sa_steps": lambda v: v >= 0 and float(v).is_integer(),
+        "sa_momentum": lambda v: 0 <= v < 1,
+        "max_grad_norm": lambda v: v is None or v > 0,
+    }
+    for key, ok in checks.items():
+        value = group[key]
+        if isinstance(value, Tensor) or not ok(value):
+            raise ValueError(f"Invalid {key} value: {value!r}")
+    for i, beta in enumerate(group["betas"]):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta!r}")
+
+
+def _check_global(sa_interval: int, target_accept: float | None, spike_factor: float | None):
+    if not (isinstance(sa_interval, int) and sa_interval >= 1):
+        raise ValueError(f"Invalid sa_interval value: {sa_interval!r} (a positive integer)")
+    if target_accept is not None and not 0.0 < target_accept < 1.0:
+        raise ValueError(f"Invalid target_accept value: {target_accept!r} (in (0, 1) or None)")
+    if spike_factor is not None and not spike_factor > 1.0:
+        raise ValueError(f"Invalid spike_factor value: {spike_factor!r} (> 1 or None)")

@@ -1,6 +1,6 @@
-"""One training loop for every optimizer: same seed, same data, evaluation budget, ground-truth scores.
+"""One training loop for every optimizer: same seed, same data, same budget, ground-truth scores.
 
-A *problem* is any object with ``steps``, ``build``, ``loss`` and ``evaluate`` (see :class:`Problem`).
+A *problem* is any object with ``steps``, ``build``, ``loss`` and ``evaluate`` (:class:`Problem`).
 :func:`fit` seeds torch, builds the problem, wraps the loss in a counting closure and calls
 ``optimizer.step(closure)`` until the budget of loss evaluations is spent. Every closure call is one
 loss evaluation and one gradient evaluation, whoever makes it (the loop, Azure's Metropolis test or

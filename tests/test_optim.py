@@ -1,0 +1,481 @@
+"""Azure as a torch.optim drop-in: Adam equivalence, annealing behaviour, state, validation."""
+
+import io
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from azure_sciml import Azure
+from azure_sciml.optim import exploration_weight, metropolis_accept, temperature
+
+
+def make_problem(seed=0, dtype=torch.float64):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1)).to(dtype)
+    x, y = torch.randn(64, 3, dtype=dtype), torch.randn(64, 1, dtype=dtype)
+    return model, x, y
+
+
+def train(model, x, y, opt, steps, closure=True):
+    losses = []
+    for _ in range(steps):
+
+        def loss_fn():
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            return loss
+
+        if closure:
+            losses.append(opt.step(loss_fn).item())
+        else:
+            losses.append(loss_fn().item())
+            opt.step()
+    return losses
+
+
+def flat(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def run(steps=120, closure=True, seed=0, **kw):
+    model, x, y = make_problem()
+    kw.setdefault("lr", 1e-2)
+    opt = Azure(model.parameters(), seed=seed, **kw)
+    train(model, x, y, opt, steps, closure)
+    return flat(model), opt
+
+
+def run_adam(steps=120, closure=True, **kw):
+    model, x, y = make_problem()
+    opt = torch.optim.Adam(model.parameters(), **kw)
+    train(model, x, y, opt, steps, closure)
+    return flat(model)
+
+
+SA = dict(sa_steps=100, sa_interval=5)
+
+
+# -- Adam equivalence -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("closure", [True, False])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_sa_steps_zero_is_exactly_adam(closure, weight_decay):
+    kw = dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-7, weight_decay=weight_decay)
+    azure, _ = run(closure=closure, sa_steps=0, **kw)
+    assert torch.equal(azure, run_adam(closure=closure, **kw))
+
+
+def test_after_sa_phase_update_is_adams():
+    """Once the SA phase is over, one step equals Adam's step from the same moments."""
+    model, x, y = make_problem()
+    opt = Azure(model.parameters(), lr=1e-2, sa_steps=10, sa_interval=2, seed=0)
+    train(model, x, y, opt, 20)
+    twin, _, _ = make_problem()
+    twin.load_state_dict(model.state_dict())
+    adam = torch.optim.Adam(twin.parameters(), lr=1e-2)
+    adam.load_state_dict(_as_adam_state(opt, adam))
+    train(model, x, y, opt, 5)
+    train(twin, x, y, adam, 5)
+    assert torch.equal(flat(model), flat(twin))
+    assert all(set(opt.state[p]) == {"step", "exp_avg", "exp_avg_sq"} for p in model.parameters())
+
+
+def _as_adam_state(azure, adam):
+    sd = adam.state_dict()
+    for i, p in enumerate(azure.param_groups[0]["params"]):
+        s = azure.state[p]
+        sd["state"][i] = dict(
+            step=torch.tensor(float(s["step"])), exp_avg=s["exp_avg"].clone(),
+            exp_avg_sq=s["exp_avg_sq"].clone(),
+        )
+    return sd
+
+
+# -- the annealing -------------------------------------------------------------------------------
+
+
+def test_schedules():
+    assert temperature(0, 2.0, 100) == 2.0
+    assert temperature(50, 2.0, 100) == 1.0
+    assert temperature(100, 2.0, 100) == 0.0
+    assert exploration_weight(0, 100) > 0.99
+    assert exploration_weight(50, 100) == pytest.approx(0.5)
+    assert exploration_weight(99, 100) < 0.01
+    assert exploration_weight(100, 100) == 0.0
+    assert temperature(5, 1.0, 0) == exploration_weight(5, 0) == 0.0
+
+
+def test_metropolis_rule():
+    assert metropolis_accept(-1.0, 0.0, 0.99)
+    assert metropolis_accept(0.0, 0.0, 0.99)
+    assert not metropolis_accept(1e-12, 0.0, 0.0)
+    assert metropolis_accept(1.0, 1.0, math.exp(-1.0) - 1e-9)
+    assert not metropolis_accept(1.0, 1.0, math.exp(-1.0) + 1e-9)
+
+
+class RecordingMetropolis:
+    """Wraps Azure._metropolis to record (loss, anchor loss, accepted) of every judgement."""
+
+    def __init__(self, opt):
+        self.opt, self.calls, self.inner = opt, [], opt._metropolis
+        opt._metropolis = self
+
+    def __call__(self, value):
+        anchor = self.opt.state["azure"]["anchor_loss"]
+        accepted = self.inner(value)
+        self.calls.append((value, anchor, accepted))
+        return accepted
+
+
+def judged(steps=400, **kw):
+    model, x, y = make_problem()
+    opt = Azure(model.parameters(), lr=1e-2, sa_steps=steps, sa_interval=1, seed=1, **kw)
+    rec = RecordingMetropolis(opt)
+    train(model, x, y, opt, steps)
+    return rec.calls, opt
+
+
+def test_very_high_temperature_accepts_nearly_everything():
+    calls, opt = judged(T0=1e9, sigma=20.0, target_accept=None)
+    worse = [c for c in calls if c[0] > c[1]]
+    assert len(worse) > 20
+    assert sum(c[2] for c in calls) / len(calls) > 0.97
+    assert opt.stats()["n_accepted"] == sum(c[2] for c in calls)
+
+
+def test_zero_temperature_accepts_only_non_increasing_losses():
+    calls, opt = judged(T0=0.0, sigma=20.0, target_accept=None)
+    assert any(not c[2] for c in calls), "large proposals must sometimes be rejected"
+    assert all(c[2] == (c[0] <= c[1]) for c in calls)
+    assert opt.stats()["n_rejected"] == sum(not c[2] for c in calls)
+
+
+def test_rejection_restores_parameters_exactly():
+    model, x, y = make_problem()
+    opt = Azure(model.parameters(), lr=1e-2, sa_steps=50, sa_interval=3, T0=0.0, sigma=50.0,
+                seed=0)
+    train(model, x, y, opt, 10)
+    anchors = [opt.state[p]["anchor"].clone() for p in model.parameters()]
+    opt.state["azure"]["pending_since"] = opt.state["azure"]["step"] - 3
+    with torch.no_grad():
+        opt._metropolis(math.inf)
+    assert all(torch.equal(p, a) for p, a in zip(model.parameters(), anchors, strict=True))
+
+
+def test_intermediate_temperature_accepts_some_uphill_moves():
+    calls, _ = judged(T0=0.05, sigma=5.0)
+    uphill = [c for c in calls if c[0] > c[1]]
+    assert 0 < sum(c[2] for c in uphill) < len(uphill)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [dict(T0=0.5), dict(sigma=2.0), dict(sa_steps=60), dict(sa_momentum=0.0),
+     dict(sa_interval=3), dict(target_accept=None)],
+)
+def test_every_sa_hyperparameter_acts_with_closure(change):
+    base = dict(T0=0.01, sigma=1.0, sa_steps=100, sa_momentum=0.9, sa_interval=5,
+                target_accept=0.5)
+    a, _ = run(**base)
+    b, _ = run(**{**base, **change})
+    assert not torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "change", [dict(sigma=2.0), dict(sa_steps=60), dict(sa_momentum=0.0), dict(sa_interval=3)]
+)
+def test_every_sa_hyperparameter_acts_without_closure(change):
+    base = dict(sigma=1.0, sa_steps=100, sa_momentum=0.9, sa_interval=5)
+    a, _ = run(closure=False, **base)
+    b, _ = run(closure=False, **{**base, **change})
+    assert not torch.equal(a, b)
+
+
+def test_sa_phase_changes_trajectory_and_then_stops():
+    azure, opt = run(sa_steps=100, sa_interval=5, sigma=1.0)
+    assert not torch.equal(azure, run_adam(lr=1e-2))
+    stats = opt.stats()
+    assert stats["n_proposals"] > 5
+    assert stats["n_accepted"] + stats["n_rejected"] == stats["n_proposals"]
+    assert stats["n_loss_evals"] == 120
+
+
+def test_lr_zero_moves_nothing_even_while_annealing():
+    model, x, y = make_problem()
+    before = flat(model)
+    opt = Azure(model.parameters(), lr=0.0, sa_steps=50, sa_interval=1, sigma=10.0)
+    train(model, x, y, opt, 20, closure=False)
+    assert torch.equal(flat(model), before)
+
+
+# -- parameters, groups, closures -----------------------------------------------------------------
+
+
+def test_accepts_parameter_lists_and_named_parameters():
+    w = nn.Parameter(torch.randn(2, 2))
+    Azure([w]).step()  # no grad: nothing happens, no error
+    model, _, _ = make_problem()
+    opt = Azure(model.named_parameters())
+    assert opt.param_groups[0]["param_names"][0] == "0.weight"
+
+
+def test_group_settings_act_per_group():
+    """Group 0 frozen by lr=0; group 1 has sigma=0 so it follows Adam exactly (no closure)."""
+    model, x, y = make_problem()
+    first, second = list(model[0].parameters()), list(model[2].parameters())
+    before = [p.detach().clone() for p in first]
+    opt = Azure(
+        [{"params": first, "lr": 0.0}, {"params": second, "sigma": 0.0}],
+        lr=1e-2, sa_steps=100, sa_interval=1, sigma=5.0,
+    )
+    train(model, x, y, opt, 30, closure=False)
+    assert all(torch.equal(p, b) for p, b in zip(first, before, strict=True))
+    twin, _, _ = make_problem()
+    adam = torch.optim.Adam([{"params": twin[0].parameters(), "lr": 0.0},
+                             {"params": twin[2].parameters()}], lr=1e-2)
+    train(twin, x, y, adam, 30, closure=False)
+    assert all(torch.equal(p, q) for p, q in zip(second, twin[2].parameters(), strict=True))
+
+
+def test_sa_steps_per_group():
+    """On a separable loss, the group with sa_steps=0 follows Adam exactly; the other does not."""
+    target = torch.linspace(-1, 1, 6, dtype=torch.float64)
+
+    def go(opt_factory):
+        ws = [nn.Parameter(torch.zeros(6, dtype=torch.float64)) for _ in range(2)]
+        opt = opt_factory(ws)
+        for _ in range(30):
+            opt.zero_grad()
+            sum(((w - target) ** 2).sum() for w in ws).backward()
+            opt.step()
+        return ws
+
+    azure = go(lambda ws: Azure([{"params": [ws[0]], "sa_steps": 0}, {"params": [ws[1]]}],
+                                lr=1e-2, sa_steps=100, sa_interval=1))
+    adam = go(lambda ws: torch.optim.Adam(ws, lr=1e-2))
+    assert torch.equal(azure[0], adam[0])
+    assert not torch.equal(azure[1], adam[1])
+
+
+def test_grad_none_parameters_untouched():
+    model, x, y = make_problem()
+    unused = nn.Parameter(torch.randn(4))
+    before = unused.detach().clone()
+    opt = Azure([*model.parameters(), unused], lr=1e-2, sa_steps=50, sa_interval=1, sigma=5.0)
+    train(model, x, y, opt, 20, closure=False)
+    train(model, x, y, opt, 20, closure=True)
+    assert torch.equal(unused, before)
+
+
+def test_closure_loss_is_returned():
+    model, x, y = make_problem()
+    opt = Azure(model.parameters())
+    expected = ((model(x) - y) ** 2).mean().item()
+    loss = opt.step(lambda: ((model(x) - y) ** 2).mean().requires_grad_())
+    assert loss.item() == expected
+    assert opt.step() is None
+
+
+def test_lr_scheduler_drives_lr():
+    model, x, y = make_problem()
+    opt = Azure(model.parameters(), lr=1e-2, sa_steps=0)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.0)
+    train(model, x, y, opt, 1)
+    sched.step()
+    assert opt.param_groups[0]["lr"] == 0.0
+    before = flat(model)
+    train(model, x, y, opt, 5)
+    assert torch.equal(flat(model), before)
+
+
+def test_max_grad_norm_clips_update_but_not_grad():
+    model, x, y = make_problem()
+    opt = Azure(model.parameters(), lr=1.0, sa_steps=0, max_grad_norm=1e-9, betas=(0.0, 0.0),
+                eps=1.0)
+    loss = ((model(x) - y) ** 2).mean()
+    loss.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    before = flat(model)
+    opt.step()
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads, strict=True))
+    assert (flat(model) - before).abs().max() < 1e-8
+
+
+# -- stability ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+@pytest.mark.parametrize("sa_steps", [0, 100])
+def test_nonfinite_loss_leaves_parameters_unchanged(bad, sa_steps):
+    model, x, y = make_problem()
+    opt = Azure(model.parameters(), lr=1e-2, sa_steps=sa_steps, sa_interval=3)
+    train(model, x, y, opt, 4)
+    before = flat(model)
+
+    def poisoned():
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean() * bad
+        loss.backward()
+        return loss
+
+    with pytest.warns(RuntimeWarning, match="rejected"):
+        opt.step(poisoned)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step(poisoned)  # warned once only
+    after = flat(model)
+    assert torch.isfinite(after).all()
+    if sa_steps == 0:
+        assert torch.equal(after, before)
+    assert opt.stats()["n_nonfinite"] == 2
+
+
+def test_spike_is_rejected_and_restores_anchor():
+    model, x, y = make_problem()
+    opt = Azure(model.parameters(), lr=1e-2, sa_steps=100, sa_interval=3, spike_factor=10.0,
+                sigma=0.0)
+    train(model, x, y, opt, 4)
+    anchors = [opt.state[p]["anchor"].clone() for p in model.parameters()]
+    with pytest.warns(RuntimeWarning):
+        opt.step(lambda: ((model(x) - y) ** 2).mean().detach() * 1e6)
+    assert opt.stats()["n_spikes"] == 1
+    assert all(torch.equal(p, a) for p, a in zip(model.parameters(), anchors, strict=True))
+
+
+# -- state -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("closure", [True, False])
+def test_state_dict_resume_mid_sa_is_exact(closure):
+    kw = dict(lr=1e-2, sa_steps=100, sa_interval=4, sigma=1.0, seed=3)
+    model, x, y = make_problem()
+    opt = Azure(model.parameters(), **kw)
+    train(model, x, y, opt, 30, closure)
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict()}, buf)
+    train(model, x, y, opt, 90, closure)
+    reference = flat(model)
+
+    buf.seek(0)
+    ckpt = torch.load(buf, weights_only=False)
+    model2, _, _ = make_problem(seed=99)
+    model2.load_state_dict(ckpt["model"])
+    opt2 = Azure(model2.parameters(), **{**kw, "seed": 12345})
+    opt2.load_state_dict(ckpt["opt"])
+    train(model2, x, y, opt2, 90, closure)
+    assert torch.equal(flat(model2), reference)
+    assert opt2.stats() == opt.stats()
+
+
+def test_state_dict_is_a_snapshot_of_the_generator():
+    model, x, y = make_problem()
+    opt = Azure(model.parameters(), sa_steps=100, sa_interval=1, seed=0)
+    train(model, x, y, opt, 3, closure=False)
+    sd = opt.state_dict()
+    state = sd["state"]["azure"]["generators"]["cpu"].clone()
+    train(model, x, y, opt, 3, closure=False)
+    assert torch.equal(sd["state"]["azure"]["generators"]["cpu"], state)
+
+
+def test_load_rejects_foreign_state_dict():
+    model, _, _ = make_problem()
+    adam = torch.optim.Adam(model.parameters())
+    with pytest.raises(ValueError, match="not an Azure state_dict"):
+        Azure(model.parameters()).load_state_dict(adam.state_dict())
+
+
+def test_deterministic_under_seed():
+    a, _ = run(seed=5, **SA)
+    b, _ = run(seed=5, **SA)
+    c, _ = run(seed=6, **SA)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_seed_none_follows_torch_manual_seed():
+    def go():
+        torch.manual_seed(11)
+        model, x, y = make_problem()
+        torch.manual_seed(11)
+        opt = Azure(model.parameters(), lr=1e-2, **SA)
+        train(model, x, y, opt, 30)
+        return flat(model)
+
+    assert torch.equal(go(), go())
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(lr=-1e-3), "lr"),
+        (dict(T0=-1.0), "T0"),
+        (dict(sigma=-0.1), "sigma"),
+        (dict(eps=-1.0), "eps"),
+        (dict(weight_decay=-1.0), "weight_decay"),
+        (dict(betas=(1.0, 0.999)), "beta"),
+        (dict(betas=(0.9, -0.1)), "beta"),
+        (dict(sa_steps=-1), "sa_steps"),
+        (dict(sa_steps=2.5), "sa_steps"),
+        (dict(sa_momentum=1.0), "sa_momentum"),
+        (dict(sa_momentum=-0.1), "sa_momentum"),
+        (dict(sa_interval=0), "sa_interval"),
+        (dict(target_accept=1.5), "target_accept"),
+        (dict(spike_factor=0.5), "spike_factor"),
+        (dict(max_grad_norm=0.0), "max_grad_norm"),
+    ],
+)
+def test_invalid_hyperparameters_name_key_and_value(kwargs, name):
+    value = next(iter(kwargs.values()))
+    shown = value[0] if name == "beta" and value[0] >= 1 else value
+    shown = value[1] if name == "beta" and value[0] < 1 else shown
+    with pytest.raises(ValueError, match=rf"{name}.*{shown}"):
+        Azure([nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def test_invalid_group_hyperparameter_is_rejected():
+    with pytest.raises(ValueError, match="sigma.*-1"):
+        Azure([{"params": [nn.Parameter(torch.zeros(1))], "sigma": -1.0}])
+
+
+# -- convergence -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("closure", [True, False])
+def test_converges_on_quadratic(closure):
+    target = torch.linspace(-2, 2, 10, dtype=torch.float64)
+    w = nn.Parameter(torch.zeros(10, dtype=torch.float64))
+    opt = Azure([w], lr=0.05, sa_steps=200, sa_interval=10, seed=0)
+    for _ in range(1500):
+
+        def loss_fn():
+            opt.zero_grad()
+            loss = ((w - target) ** 2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(loss_fn) if closure else (loss_fn(), opt.step())
+    assert torch.allclose(w, target, atol=1e-4)
+
+
+@pytest.mark.parametrize("closure", [True, False])
+def test_converges_on_rosenbrock(closure):
+    xy = nn.Parameter(torch.tensor([-1.5, 2.0], dtype=torch.float64))
+    opt = Azure([xy], lr=0.02, sa_steps=500, sa_interval=20, seed=0)
+    for _ in range(6000):
+
+        def loss_fn():
+            opt.zero_grad()
+            loss = (1 - xy[0]) ** 2 + 100 * (xy[1] - xy[0] ** 2) ** 2
+            loss.backward()
+            return loss
+
+        opt.step(loss_fn) if closure else (loss_fn(), opt.step())
+    assert torch.allclose(xy, torch.ones(2, dtype=torch.float64), atol=1e-3)
