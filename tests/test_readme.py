@@ -1,0 +1,31 @@
+"""The README's commands and quickstart are the real ones."""
+
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def block_after(marker: str) -> str:
+    match = re.search(rf"<!-- {marker} -->\s*```\w*\n(.*?)```", README, re.S)
+    assert match, f"README has no block after <!-- {marker} -->"
+    return match.group(1)
+
+
+def test_quickstart_runs_and_trains():
+    namespace: dict = {}
+    exec(compile(block_after("quickstart"), "README-quickstart", "exec"), namespace)
+    assert namespace["loss"].item() < 0.05
+    assert namespace["optimizer"].stats()["n_proposals"] > 0
+
+
+def test_ci_runs_the_readme_test_command():
+    """.ci/run extracts exactly the README's test command."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    extract = re.search(r"command=\$\((.*)\)\n", ci).group(1)
+    got = subprocess.run(["bash", "-c", extract], cwd=ROOT, capture_output=True, text=True).stdout
+    assert got.strip() == block_after("test-command").strip()
+    assert "pytest" in got
+    assert "azure-sciml experiment=compare" in block_after("main-command")
