@@ -5,7 +5,7 @@
 """
 
 from azure_sciml.optim import Azure
-from azure_sciml.train import FitResult, NonFiniteLoss, Problem, fit
+from azure_sciml.train import FitResult, LossProblem, NonFiniteLoss, Problem, fit
 
-__all__ = ["Azure", "FitResult", "NonFiniteLoss", "Problem", "fit"]
+__all__ = ["Azure", "FitResult", "LossProblem", "NonFiniteLoss", "Problem", "fit"]
 __version__ = "0.1.0"

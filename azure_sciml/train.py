@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -42,6 +44,33 @@ class Problem(Protocol):
     def loss(self, model: nn.Module) -> Tensor: ...
 
     def evaluate(self, model: nn.Module) -> dict[str, float]: ...
+
+
+@dataclass
+class LossProblem:
+    """A user's own loss as a problem: ``model()`` builds the module, ``loss(model)`` scores it.
+
+    ``evaluate(model)`` (optional) returns ground-truth metrics; without it the metric is the loss.
+    """
+
+    model: Callable[[], nn.Module]
+    loss_fn: Callable[[nn.Module], Tensor]
+    evaluate_fn: Callable[[nn.Module], dict[str, float]] | None = None
+    steps: int = 1000
+    metric: str = "loss"
+    lr: float = 1e-3
+
+    def build(self, device: torch.device, dtype: torch.dtype) -> nn.Module:
+        return self.model().to(device=device, dtype=dtype)
+
+    def loss(self, model: nn.Module) -> Tensor:
+        return self.loss_fn(model)
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        if self.evaluate_fn is not None:
+            return self.evaluate_fn(model)
+        with torch.enable_grad():
+            return {"loss": float(self.loss_fn(model).detach())}
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -121,6 +150,9 @@ def fit(
     on_nonfinite: str = "stop",
     progress: bool = False,
     log_every: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
 ) -> FitResult:
     """Train ``problem`` with ``optimizer`` (a factory ``params -> Optimizer``, e.g. ``Azure`` or
     ``functools.partial(torch.optim.Adam, lr=1e-3)``) for ``steps`` loss evaluations.
@@ -128,47 +160,155 @@ def fit(
     ``clip_grad_norm`` clips every optimizer's gradients the same way, inside the closure.
     ``on_nonfinite``: ``"stop"`` ends the run as ``status="diverged"`` at the first NaN/Inf loss or
     gradient; ``"skip"`` drops that step and goes on. Either way the weights never see it.
+    ``checkpoint``: file that holds model, optimizer (Azure's generator and schedule included),
+    the loop's counters and torch's RNG state, written atomically every ``checkpoint_every`` steps
+    and at the end; with ``resume=True`` an existing checkpoint is loaded first and the run
+    continues exactly where it stopped (bit for bit on CPU).
     """
-    if on_nonfinite not in ("stop", "skip"):
-        raise ValueError(f"on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
+    _check_fit_args(on_nonfinite, checkpoint, checkpoint_every)
     budget = problem.steps if steps is None else steps
     if budget < 1:
         raise ValueError(f"steps must be a positive number of loss evaluations, got {budget}")
-    device = torch.device(device)
     torch.manual_seed(seed)
-    model = problem.build(device, dtype)
+    model = problem.build(torch.device(device), dtype)
     counter = _Counter(problem, model, clip_grad_norm)
     opt = optimizer(counter.params)
     sched = scheduler(opt) if scheduler is not None else None
-    status, message, n_steps = "ok", "", 0
-    bar = _progress_bar(budget, progress)
-    start = time.perf_counter()
-    while counter.n_loss < budget:
+    loop = _Loop(problem, model, opt, sched, counter)
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        loop.load(Path(checkpoint))
+    bar = _progress_bar(budget, progress, initial=counter.n_loss)
+    start = time.perf_counter() - loop.wall
+    while counter.n_loss < budget and loop.status == "ok":
         before = counter.n_loss
-        try:
-            opt.step(counter)
-        except NonFiniteLoss as err:
-            message = f"step {n_steps}: {err}"
-            log.warning("%s (%s)", message, on_nonfinite)
-            if on_nonfinite == "stop":
-                status = "diverged"
-                break
-        n_steps += 1
-        if sched is not None:
-            sched.step()
-        _report(bar, counter, before, n_steps, log_every)
-    wall = time.perf_counter() - start
+        loop.step(on_nonfinite)
+        _report(bar, counter, before, loop.n_steps, log_every)
+        if checkpoint is not None and checkpoint_every and loop.n_steps % checkpoint_every == 0:
+            loop.wall = time.perf_counter() - start
+            loop.save(Path(checkpoint))
+    loop.wall = time.perf_counter() - start
+    if checkpoint is not None:
+        loop.save(Path(checkpoint))
     if bar is not None:
         bar.close()
-    return _result(problem, model, opt, counter, n_steps, wall, status, message)
+    return _result(loop)
 
 
-def _progress_bar(total: int, enabled: bool):
+def _check_fit_args(on_nonfinite: str, checkpoint, checkpoint_every: int) -> None:
+    if on_nonfinite not in ("stop", "skip"):
+        raise ValueError(f"on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
+    if checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
+    if checkpoint_every and checkpoint is None:
+        raise ValueError("checkpoint_every is set but no checkpoint path was given")
+
+
+class _Loop:
+    """The run's mutable state: one step at a time, saved to and loaded from a checkpoint."""
+
+    def __init__(self, problem, model, opt, sched, counter: _Counter):
+        self.problem, self.model, self.opt, self.sched, self.counter = (
+            problem, model, opt, sched, counter
+        )
+        self.n_steps, self.wall, self.status, self.message = 0, 0.0, "ok", ""
+
+    def step(self, on_nonfinite: str) -> None:
+        try:
+            self.opt.step(self.counter)
+        except NonFiniteLoss as err:
+            self.message = f"step {self.n_steps}: {err}"
+            log.warning("%s (%s)", self.message, on_nonfinite)
+            if on_nonfinite == "stop":
+                self.status = "diverged"
+                return
+        self.n_steps += 1
+        if self.sched is not None:
+            self.sched.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        c = self.counter
+        problem_state = getattr(self.problem, "state_dict", None)
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "problem": type(self.problem).__name__,
+            "optimizer_class": type(self.opt).__name__,
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict() if self.sched is not None else None,
+            "problem_state": problem_state() if problem_state is not None else None,
+            "counter": dict(n_loss=c.n_loss, n_grad=c.n_grad, history=c.history,
+                            best_loss=c.best_loss, best_params=c.best_params,
+                            last_loss=c.last_loss),
+            "loop": dict(n_steps=self.n_steps, wall=self.wall, status=self.status,
+                         message=self.message),
+            "rng": _rng_state(),
+        }
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: Path) -> None:
+        ckpt = _read_checkpoint(path)
+        self._check_identity(ckpt, path)
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.opt.load_state_dict(ckpt["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise ValueError(f"checkpoint {path} does not fit this model/optimizer: {err}") from err
+        if self.sched is not None and ckpt["scheduler"] is not None:
+            self.sched.load_state_dict(ckpt["scheduler"])
+        if ckpt["problem_state"] is not None:
+            self.problem.load_state_dict(ckpt["problem_state"])
+        self.counter.__dict__.update(ckpt["counter"])
+        if self.counter.best_params is not None:
+            self.counter.best_params = [
+                b.to(p.device) for b, p in zip(self.counter.best_params, self.counter.params,
+                                               strict=True)
+            ]
+        self.__dict__.update(ckpt["loop"])
+        _set_rng_state(ckpt["rng"])
+
+    def _check_identity(self, ckpt: dict, path: Path) -> None:
+        for key, here in (("problem", type(self.problem).__name__),
+                          ("optimizer_class", type(self.opt).__name__)):
+            if ckpt.get(key) != here:
+                raise ValueError(
+                    f"checkpoint {path} was written for {key} {ckpt.get(key)!r}, not {here!r}"
+                )
+
+
+CHECKPOINT_FORMAT = 1
+
+
+def _read_checkpoint(path: Path) -> dict:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises several types for truncated/corrupt files
+        raise ValueError(f"checkpoint {path} is corrupt or truncated: {err}") from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint {path} is not an azure_sciml checkpoint (format 1)")
+    return ckpt
+
+
+def _rng_state() -> dict[str, Any]:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return {"cpu": torch.get_rng_state(), "cuda": cuda}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["cpu"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _progress_bar(total: int, enabled: bool, initial: int = 0):
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="eval", dynamic_ncols=True, leave=False)
+    return tqdm(total=total, initial=initial, unit="eval", dynamic_ncols=True, leave=False)
 
 
 def _report(bar, counter: _Counter, before: int, n_steps: int, log_every: int) -> None:
@@ -179,14 +319,15 @@ def _report(bar, counter: _Counter, before: int, n_steps: int, log_every: int) -
         log.info("step %d  evals %d  loss %.4e", n_steps, counter.n_loss, counter.last_loss)
 
 
-def _result(problem, model, opt, counter, n_steps, wall, status, message) -> FitResult:
+def _result(loop: _Loop) -> FitResult:
+    problem, counter = loop.problem, loop.counter
     with torch.no_grad():
-        metrics = problem.evaluate(model)
+        metrics = problem.evaluate(loop.model)
         best_metrics = metrics
         if counter.best_params is not None:
             last = [p.detach().clone() for p in counter.params]
             torch._foreach_copy_(counter.params, counter.best_params)
-            best_metrics = problem.evaluate(model)
+            best_metrics = problem.evaluate(loop.model)
             torch._foreach_copy_(counter.params, last)
     return FitResult(
         metrics=metrics,
@@ -195,11 +336,11 @@ def _result(problem, model, opt, counter, n_steps, wall, status, message) -> Fit
         best_loss=counter.best_loss,
         n_loss_evals=counter.n_loss,
         n_grad_evals=counter.n_grad,
-        n_steps=n_steps,
-        wall_time_s=wall,
-        status=status,
+        n_steps=loop.n_steps,
+        wall_time_s=loop.wall,
+        status=loop.status,
         history=counter.history,
-        model=model,
-        optimizer=opt,
-        message=message,
+        model=loop.model,
+        optimizer=loop.opt,
+        message=loop.message,
     )

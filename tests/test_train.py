@@ -1,0 +1,170 @@
+"""The shared loop: evaluation counting, seeding, best iterate, non-finite guards, exact resume."""
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from toy_problem import Toy
+
+from azure_sciml import Azure, LossProblem, fit
+
+HERE = Path(__file__).resolve().parent
+ADAM = functools.partial(torch.optim.Adam, lr=1e-2)
+AZURE = functools.partial(Azure, lr=1e-2, sa_steps=40, sa_interval=4, sigma=1.0)
+
+
+def flat(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_every_closure_call_is_counted():
+    result = fit(Toy(), ADAM, steps=25)
+    assert result.n_loss_evals == result.n_grad_evals == result.n_steps == 25
+    assert len(result.history) == 25 and result.wall_time_s > 0
+    assert result.status == "ok"
+
+
+def test_an_optimizer_that_evaluates_more_is_charged():
+    lbfgs = functools.partial(torch.optim.LBFGS, lr=0.5, max_iter=5)
+    result = fit(Toy(), lbfgs, steps=25)
+    assert result.n_loss_evals >= 25
+    assert result.n_steps < result.n_loss_evals
+
+
+def test_azure_counts_agree_with_the_loop():
+    result = fit(Toy(), AZURE, steps=30)
+    assert result.optimizer.stats()["n_loss_evals"] == result.n_loss_evals == 30
+
+
+def test_same_seed_same_start_and_data_for_every_optimizer():
+    seen = {}
+
+    def capture(name, factory):
+        def make(params):
+            params = list(params)
+            seen[name] = torch.cat([p.detach().flatten().clone() for p in params])
+            return factory(params)
+
+        return make
+
+    problems = {"adam": Toy(), "azure": Toy()}
+    fit(problems["adam"], capture("adam", ADAM), seed=3, steps=2)
+    fit(problems["azure"], capture("azure", AZURE), seed=3, steps=2)
+    assert torch.equal(seen["adam"], seen["azure"])
+    assert torch.equal(problems["adam"].x_test, problems["azure"].x_test)
+    fit(Toy(), capture("other", ADAM), seed=4, steps=2)
+    assert not torch.equal(seen["adam"], seen["other"])
+
+
+def test_training_reduces_loss_and_keeps_best_iterate():
+    result = fit(Toy(), ADAM, steps=200)
+    losses = [loss for _, loss in result.history]
+    assert result.best_loss == min(losses)
+    assert result.metrics["mse"] < 0.5 * losses[0]
+    assert set(result.best_metrics) == {"mse"}
+
+
+@pytest.mark.parametrize("factory", [ADAM, AZURE], ids=["adam", "azure"])
+def test_nonfinite_loss_stops_cleanly_without_touching_weights(factory):
+    result = fit(Toy(nan_after=10), factory, steps=50)
+    assert result.status == "diverged"
+    assert "step 10" in result.message and "nan" in result.message
+    assert torch.isfinite(flat(result.model)).all()
+    assert result.n_steps == 10
+
+
+def test_nonfinite_skip_mode_goes_on():
+    result = fit(Toy(nan_after=10), ADAM, steps=20, on_nonfinite="skip")
+    assert result.status == "ok" and result.n_loss_evals == 20
+    assert torch.isfinite(flat(result.model)).all()
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="on_nonfinite.*'maybe'"):
+        fit(Toy(), ADAM, on_nonfinite="maybe")
+    with pytest.raises(ValueError, match="steps.*0"):
+        fit(Toy(), ADAM, steps=0)
+    with pytest.raises(ValueError, match="checkpoint_every.*-1"):
+        fit(Toy(), ADAM, checkpoint="x.pt", checkpoint_every=-1)
+
+
+def test_users_plain_loss_function_goes_through_the_loop():
+    target = torch.tensor([1.0, -2.0, 3.0])
+
+    class Point(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.x = nn.Parameter(torch.zeros(3))
+
+    problem = LossProblem(model=Point, loss_fn=lambda m: ((m.x - target) ** 2).sum(), steps=400)
+    result = fit(problem, functools.partial(Azure, lr=0.05, sa_steps=100, sa_interval=10))
+    assert result.metrics["loss"] < 1e-6
+    assert torch.allclose(result.model.x, target, atol=1e-3)
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory", [ADAM, AZURE], ids=["adam", "azure"])
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, factory):
+    reference = fit(Toy(), factory, seed=1, steps=60)
+    ckpt = tmp_path / "run.pt"
+    fit(Toy(), factory, seed=1, steps=24, checkpoint=ckpt, checkpoint_every=8)  # stops mid-SA
+    resumed = fit(Toy(), factory, seed=1, steps=60, checkpoint=ckpt, checkpoint_every=8,
+                  resume=True)
+    assert torch.equal(flat(resumed.model), flat(reference.model))
+    assert resumed.metrics == reference.metrics
+    assert resumed.history == reference.history
+    assert resumed.n_loss_evals == 60
+
+
+def test_sigkill_mid_run_then_resume_gives_the_same_result(tmp_path):
+    reference = fit(Toy(), AZURE, seed=2, steps=60)
+    ckpt = tmp_path / "run.pt"
+    script = (
+        "import functools, torch; from toy_problem import Toy; from azure_sciml import Azure, fit;"
+        "f = functools.partial(Azure, lr=1e-2, sa_steps=40, sa_interval=4, sigma=1.0);"
+        f"fit(Toy(kill_at=27), f, seed=2, steps=60, checkpoint={str(ckpt)!r}, checkpoint_every=5)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()
+    assert ckpt.exists() and not ckpt.with_name("run.pt.tmp").exists()
+    resumed = fit(Toy(), AZURE, seed=2, steps=60, checkpoint=ckpt, checkpoint_every=5,
+                  resume=True)
+    assert torch.equal(flat(resumed.model), flat(reference.model))
+    assert resumed.metrics == reference.metrics
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    fit(Toy(), ADAM, steps=5, checkpoint=ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        fit(Toy(), ADAM, steps=10, checkpoint=ckpt, resume=True)
+
+
+def test_checkpoint_of_another_optimizer_is_refused(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    fit(Toy(), ADAM, steps=5, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="optimizer_class 'Adam', not 'Azure'"):
+        fit(Toy(), AZURE, steps=10, checkpoint=ckpt, resume=True)
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    ckpt = tmp_path / "run.pt"
+    fit(Toy(), ADAM, steps=5, checkpoint=ckpt)
+
+    class Wider(Toy):
+        def build(self, device, dtype):
+            super().build(device, dtype)
+            return nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 1))
+
+    Wider.__name__ = "Toy"
+    with pytest.raises(ValueError, match="does not fit this model"):
+        fit(Wider(), ADAM, steps=10, checkpoint=ckpt, resume=True)
