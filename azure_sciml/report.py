@@ -1,0 +1,574 @@
+"""``azure-sciml-report DIR``: aggregate every ``result.json`` below DIR (one run or a sweep).
+
+Writes into DIR: ``report.md`` (verdict per problem, tables, figures), ``report.csv`` (median,
+quartiles, min and max of every quantity per problem and optimizer), ``comparison.csv`` (paired
+comparison with the baseline, Adam), ``runs.csv`` (one row per run) and ``convergence.png``.
+:class:`ReportCallback` runs it at the end of a multirun (``hydra.callbacks`` in ``config.yaml``).
+
+Honesty rules: every metric is lower-is-better and summarised by median and quartiles over seeds;
+runs are paired with the baseline by (problem, seed) and tested with the Wilcoxon signed-rank test
+(scipy) or else the exact sign test; diverged runs are scored at the weights they stopped at and
+flagged; failed runs and job dirs without a ``result.json`` (missing) are counted and listed,
+never averaged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import re
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+RESULT_FILE = "result.json"  # written by azure_sciml.app into each run dir
+BASELINE = "adam"
+ALPHA = 0.05
+SCORED = ("ok", "diverged")  # statuses whose runs have metrics
+COST_KEYS = ("final_loss", "n_loss_evals", "n_grad_evals", "wall_time_s")
+RATE_WORDS = re.compile(r"success|recover|solved|found")  # 0/1 metrics shown as rates
+LABELS = {"azure": "Azure", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "lbfgs": "L-BFGS"}
+CURVE_POINTS = 200
+
+Run = dict[str, Any]  # a result.json record plus "dir" (relative to the report dir)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="azure-sciml-report", description=__doc__.split("\n")[0])
+    parser.add_argument("dir", type=Path, help="a run dir or a sweep dir (searched recursively)")
+    parser.add_argument("--baseline", default=BASELINE, help="optimizer the others are paired with")
+    parser.add_argument("--alpha", type=float, default=ALPHA, help="significance level")
+    args = parser.parse_args(argv)
+    if not args.dir.is_dir():
+        parser.error(f"{args.dir} is not a directory")
+    print(write_report(args.dir, baseline=args.baseline, alpha=args.alpha))
+
+
+class ReportCallback(Callback):
+    """Hydra callback: the report of the sweep dir once every job of a multirun has finished."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            log.info("report: %s", write_report(sweep_dir))
+        except Exception:  # the runs are safe on disk; do not fail the sweep over its summary
+            log.exception("report failed; retry with: azure-sciml-report %s", sweep_dir)
+
+
+def problem_name(problem_choice: str | None, target: str, overrides: Iterable[str]) -> str:
+    """A run's problem label: its config name, or the class name when ``problem._target_`` was
+    overridden from the command line (a user's own problem)."""
+    if problem_choice is None or any(
+        o.lstrip("+~").startswith("problem._target_=") for o in overrides
+    ):
+        return target.rsplit(".", 1)[-1]
+    return problem_choice
+
+
+def write_report(
+    root: Path, baseline: str = BASELINE, alpha: float = ALPHA, runs: list[Run] | None = None
+) -> Path:
+    """Write the report files into ``root``; returns the path of ``report.md``."""
+    root = Path(root)
+    runs = load_runs(root) if runs is None else runs
+    groups = group_runs(runs)
+    summary = summarise(groups)
+    comparisons = compare_all(groups, baseline, alpha)
+    write_csv(root / "report.csv", summary)
+    write_csv(root / "comparison.csv", [asdict(c) for c in comparisons])
+    write_csv(root / "runs.csv", [run_row(run) for run in runs])
+    curves = plot_convergence(groups, root / "convergence.png")
+    text = render_markdown(root, runs, groups, summary, comparisons, curves, baseline, alpha)
+    (root / "report.md").write_text(text)
+    return root / "report.md"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_runs(root: Path) -> list[Run]:
+    """Every ``result.json`` below ``root``, plus a ``missing`` run for each Hydra job dir (one
+    with ``.hydra/``) that has none: a job that was killed, timed out or is still running."""
+    runs = [read_result(path, root) for path in sorted(root.rglob(RESULT_FILE))]
+    finished = {path.parent for path in root.rglob(RESULT_FILE)}
+    for hydra_dir in sorted(root.rglob(".hydra")):
+        if hydra_dir.is_dir() and hydra_dir.parent not in finished:
+            runs.append(missing_run(hydra_dir.parent, root))
+    return runs
+
+
+def read_result(path: Path, root: Path) -> Run:
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        run = {**job_labels(path.parent), "status": "failed", "message": f"unreadable: {err}"}
+    run["dir"] = path.parent.relative_to(root).as_posix() or "."
+    run.setdefault("status", "ok")
+    return run
+
+
+def missing_run(job_dir: Path, root: Path) -> Run:
+    return {
+        **job_labels(job_dir),
+        "status": "missing",
+        "message": f"no {RESULT_FILE}: job killed, timed out or still running",
+        "dir": job_dir.relative_to(root).as_posix() or ".",
+    }
+
+
+def job_labels(job_dir: Path) -> Run:
+    """Problem, optimizer and seed of a job from the config Hydra saved when it started."""
+    try:
+        hydra_cfg = OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra
+        cfg = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+    except OSError:
+        return {"problem": "?", "optimizer": "?", "seed": None}
+    choices = hydra_cfg.runtime.choices
+    target = OmegaConf.select(cfg, "problem._target_", default="?")
+    return {
+        "problem": problem_name(choices.get("problem"), target, hydra_cfg.overrides.task),
+        "optimizer": choices.get("optimizer"),
+        "seed": cfg.get("seed"),
+    }
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def group_runs(runs: Iterable[Run]) -> dict[str, dict[str, list[Run]]]:
+    """problem -> optimizer -> runs sorted by seed (problems and optimizers in name order)."""
+    groups: dict[str, dict[str, list[Run]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        groups[str(run.get("problem"))][str(run.get("optimizer"))].append(run)
+    return {
+        problem: {opt: sorted(rs, key=seed_key) for opt, rs in sorted(by_opt.items())}
+        for problem, by_opt in sorted(groups.items())
+    }
+
+
+def seed_key(run: Run) -> tuple[bool, int]:
+    seed = run.get("seed")
+    return (seed is None, seed if isinstance(seed, int) else 0)
+
+
+def scored(runs: Iterable[Run]) -> list[Run]:
+    return [run for run in runs if run["status"] in SCORED and run.get("metrics")]
+
+
+def headline(runs: Iterable[Run]) -> str | None:
+    return next((run["headline_metric"] for run in runs if run.get("headline_metric")), None)
+
+
+def metric_names(runs: Sequence[Run], numeric: bool = True) -> list[str]:
+    """Numeric (else text, e.g. a read-out formula) metrics of a problem's runs, headline first."""
+    names = dict.fromkeys(
+        name
+        for run in scored(runs)
+        for name, value in run["metrics"].items()
+        if isinstance(value, str) != numeric
+    )
+    first = headline(runs)
+    return sorted(names, key=lambda name: (name != first, name))
+
+
+def quantity(run: Run, name: str) -> float:
+    """A metric, a cost (``n_loss_evals`` ...) or an optimizer counter (``stats.n_accepted``)."""
+    if name.startswith("stats."):
+        value = (run.get("optimizer_stats") or {}).get(name[len("stats.") :])
+    else:
+        value = run.get("metrics", {}).get(name, run.get(name))
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def describe(values: Iterable[float]) -> dict[str, float]:
+    """n, median, quartiles, min and max of the finite values."""
+    finite = np.array([v for v in values if math.isfinite(v)], dtype=float)
+    if finite.size == 0:
+        return {"n": 0, "median": math.nan, "q1": math.nan, "q3": math.nan,
+                "min": math.nan, "max": math.nan}  # fmt: skip
+    q1, median, q3 = np.percentile(finite, [25, 50, 75])
+    return {"n": int(finite.size), "median": float(median), "q1": float(q1), "q3": float(q3),
+            "min": float(finite.min()), "max": float(finite.max())}  # fmt: skip
+
+
+def stat_names(runs: Iterable[Run]) -> list[str]:
+    names = dict.fromkeys(
+        f"stats.{key}"
+        for run in runs
+        for key, value in (run.get("optimizer_stats") or {}).items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    )
+    return list(names)
+
+
+def summarise(groups: Mapping[str, Mapping[str, list[Run]]]) -> list[dict[str, Any]]:
+    """Long table: one row per (problem, optimizer, quantity) over the scored runs."""
+    rows = []
+    for problem, by_opt in groups.items():
+        names = metric_names([run for runs in by_opt.values() for run in runs])
+        for optimizer, runs in by_opt.items():
+            ok = scored(runs)
+            for name in [*names, *COST_KEYS, *stat_names(ok)]:
+                stats = describe(quantity(run, name) for run in ok)
+                rows.append({"problem": problem, "optimizer": optimizer, "quantity": name, **stats})
+    return rows
+
+
+# ---------------------------------------------------------------- paired comparison
+
+
+@dataclass
+class Comparison:
+    problem: str
+    optimizer: str
+    baseline: str
+    metric: str
+    n_pairs: int
+    better: int  # seeds on which ``optimizer`` has the lower metric
+    worse: int
+    ties: int
+    median_ratio: float  # median over pairs of optimizer / baseline (nan unless all positive)
+    p_value: float
+    test: str
+    verdict: str
+
+
+def compare_all(
+    groups: Mapping[str, Mapping[str, list[Run]]], baseline: str, alpha: float
+) -> list[Comparison]:
+    """Every optimizer against ``baseline`` on the headline metric, paired by seed."""
+    comparisons = []
+    for problem, by_opt in groups.items():
+        metric = headline([run for runs in by_opt.values() for run in runs])
+        if baseline not in by_opt or metric is None:
+            continue
+        for optimizer, runs in by_opt.items():
+            if optimizer != baseline:
+                pairs = paired_values(runs, by_opt[baseline], metric)
+                comparisons.append(compare(problem, optimizer, baseline, metric, pairs, alpha))
+    return comparisons
+
+
+def paired_values(runs: list[Run], baseline_runs: list[Run], metric: str) -> np.ndarray:
+    """(n, 2) array: the metric of ``runs`` and of the baseline, for seeds both have scored."""
+    base = {run["seed"]: quantity(run, metric) for run in scored(baseline_runs)}
+    pairs = [
+        (quantity(run, metric), base[run["seed"]]) for run in scored(runs) if run["seed"] in base
+    ]
+    pairs = [pair for pair in pairs if all(math.isfinite(v) for v in pair)]
+    return np.array(pairs, dtype=float).reshape(-1, 2)
+
+
+def compare(problem, optimizer, baseline, metric, pairs: np.ndarray, alpha: float) -> Comparison:
+    a, b = pairs[:, 0], pairs[:, 1]
+    positive = pairs.size > 0 and bool((pairs > 0).all())
+    # Log ratios when possible: errors spread over decades, and a ratio is what a user reads.
+    diffs = np.log(a) - np.log(b) if positive else a - b
+    p_value, test = paired_test(diffs)
+    comparison = Comparison(
+        problem=problem,
+        optimizer=optimizer,
+        baseline=baseline,
+        metric=metric,
+        n_pairs=len(pairs),
+        better=int((a < b).sum()),
+        worse=int((a > b).sum()),
+        ties=int((a == b).sum()),
+        median_ratio=float(np.median(a / b)) if positive else math.nan,
+        p_value=p_value,
+        test=test,
+        verdict="",
+    )
+    median_diff = float(np.median(diffs)) if diffs.size else 0.0
+    comparison.verdict = verdict(comparison, median_diff, alpha)
+    return comparison
+
+
+def paired_test(diffs: np.ndarray) -> tuple[float, str]:
+    """Two-sided p of "no difference": Wilcoxon signed-rank (scipy) or the exact sign test."""
+    nonzero = diffs[diffs != 0]
+    if nonzero.size == 0:
+        return 1.0, "none (no differences)"
+    try:
+        from scipy.stats import wilcoxon
+    except ImportError:
+        return sign_test(int((nonzero < 0).sum()), nonzero.size), "exact sign test"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(wilcoxon(nonzero).pvalue), "Wilcoxon signed-rank"
+
+
+def sign_test(k: int, n: int) -> float:
+    """Exact two-sided binomial p for ``k`` successes out of ``n`` at probability 1/2."""
+    tail = min(k, n - k)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(tail + 1)) / 2**n)
+
+
+def verdict(c: Comparison, median_diff: float, alpha: float) -> str:
+    if c.n_pairs == 0:
+        return "no paired runs"
+    if c.p_value >= alpha:
+        return f"no significant difference (p={c.p_value:.2g})"
+    winner = c.optimizer if median_diff < 0 else c.baseline
+    return f"{label(winner)} better (p={c.p_value:.2g})"
+
+
+def smallest_p(n: int) -> float:
+    """The smallest two-sided p either test can give with ``n`` pairs (all on one side)."""
+    return sign_test(0, n) if n else 1.0
+
+
+def label(optimizer: str) -> str:
+    return LABELS.get(optimizer, optimizer)
+
+
+# ---------------------------------------------------------------- figures
+
+
+def plot_convergence(groups: Mapping[str, Mapping[str, list[Run]]], path: Path) -> Path | None:
+    """Loss against loss evaluations, one panel per problem: median and quartile band over seeds
+    per optimizer; log-y (symlog when a problem's loss goes non-positive)."""
+    panels = {p: by_opt for p, by_opt in groups.items() if any(map(has_history, _flat(by_opt)))}
+    if not panels:
+        return None
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(4.8 * ncols, 3.6 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, (problem, by_opt) in zip(axes, panels.items(), strict=False):
+        draw_panel(ax, problem, by_opt)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def draw_panel(ax, problem: str, by_opt: Mapping[str, list[Run]]) -> None:
+    runs = [run for run in _flat(by_opt) if has_history(run)]
+    positive = all(min(run["history"]["loss"]) > 0 for run in runs)
+    grid = np.linspace(1, max(run["history"]["evals"][-1] for run in runs), CURVE_POINTS)
+    for optimizer, opt_runs in by_opt.items():
+        curves = np.array([resample(run, grid, positive) for run in opt_runs if has_history(run)])
+        if curves.size == 0:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns after divergence
+            q1, median, q3 = np.nanpercentile(curves, [25, 50, 75], axis=0)
+        if positive:
+            q1, median, q3 = np.exp(q1), np.exp(median), np.exp(q3)
+        line = ax.plot(grid, median, label=f"{label(optimizer)} (n={len(curves)})")[0]
+        ax.fill_between(grid, q1, q3, color=line.get_color(), alpha=0.25, linewidth=0)
+    if positive:
+        ax.set_yscale("log")
+    else:
+        ax.set_yscale("symlog", linthresh=_linthresh(runs))
+    ax.set(title=problem, xlabel="loss evaluations", ylabel="loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+
+
+def has_history(run: Run) -> bool:
+    return run["status"] in SCORED and bool((run.get("history") or {}).get("evals"))
+
+
+def resample(run: Run, grid: np.ndarray, log_scale: bool) -> np.ndarray:
+    """The run's loss on ``grid`` (log-linear interpolation); NaN past its last evaluation."""
+    evals = np.asarray(run["history"]["evals"], dtype=float)
+    loss = np.asarray(run["history"]["loss"], dtype=float)
+    values = np.log(loss) if log_scale else loss
+    return np.interp(grid, evals, values, left=np.nan, right=np.nan)
+
+
+def _linthresh(runs: Sequence[Run]) -> float:
+    scale = max(abs(v) for run in runs for v in run["history"]["loss"])
+    return max(scale * 1e-4, 1e-12)
+
+
+def _flat(by_opt: Mapping[str, list[Run]]) -> list[Run]:
+    return [run for runs in by_opt.values() for run in runs]
+
+
+# ---------------------------------------------------------------- output
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    row = {key: run.get(key) for key in ("problem", "optimizer", "seed", "status", "dir")}
+    row.update({f"metric.{k}": v for k, v in (run.get("metrics") or {}).items()})
+    row.update({key: run.get(key) for key in COST_KEYS})
+    row.update({f"stats.{k}": v for k, v in (run.get("optimizer_stats") or {}).items()})
+    row["message"] = run.get("message", "")
+    return row
+
+
+def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def fmt(value: float) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.3g}"
+
+
+def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def render_markdown(root, runs, groups, summary, comparisons, curves, baseline, alpha) -> str:
+    statuses = ("ok", "diverged", "failed", "missing")
+    counts = {s: sum(run["status"] == s for run in runs) for s in statuses}
+    lines = [
+        "# azure_sciml report",
+        "",
+        f"`{root}`: {len(runs)} runs — " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".",
+        "",
+        "Every metric is lower-is-better; cells show the median [quartile 1, quartile 3] over "
+        "seeds. Diverged runs are scored at the weights they stopped at; failed and missing runs "
+        "have no score and are listed at the end.",
+        "",
+        *verdict_section(comparisons, baseline, alpha),
+    ]
+    if curves is not None:
+        lines += ["## Convergence", "", f"![convergence]({curves.name})", ""]
+    stats = {(r["problem"], r["optimizer"], r["quantity"]): r for r in summary}
+    for problem, by_opt in groups.items():
+        lines += problem_section(problem, by_opt, stats)
+    lines += unscored_section(runs)
+    return "\n".join(lines)
+
+
+def verdict_section(comparisons: Sequence[Comparison], baseline: str, alpha: float) -> list[str]:
+    lines = [f"## Verdict: paired with {label(baseline)} by seed", ""]
+    if not comparisons:
+        return lines + [f"No {label(baseline)} runs to pair with, so no verdict.", ""]
+    header = ["problem", "optimizer", "metric", "pairs", "better on", "median ratio", "p (test)",
+              "Verdict"]  # fmt: skip
+    rows = [
+        [
+            c.problem,
+            label(c.optimizer),
+            f"`{c.metric}`",
+            c.n_pairs,
+            f"{c.better}/{c.n_pairs}",
+            fmt(c.median_ratio),
+            f"{fmt(c.p_value)} ({c.test})",
+            f"**{c.verdict}**",
+        ]  # fmt: skip
+        for c in comparisons
+    ]
+    n = max(c.n_pairs for c in comparisons)
+    notes = [
+        f'"better on k/n": seeds on which the optimizer\'s headline metric is lower than '
+        f"{label(baseline)}'s; median ratio: optimizer / {label(baseline)} (below 1: optimizer "
+        f"better). Significance level {alpha}. With {n} pairs the smallest possible two-sided p is "
+        f"{fmt(smallest_p(n))}"
+        + (
+            ", so no difference can be significant: run more seeds."
+            if smallest_p(n) >= alpha
+            else "."
+        ),  # fmt: skip
+        "",
+    ]
+    return lines + md_table(header, rows) + notes
+
+
+def problem_section(problem: str, by_opt: Mapping[str, list[Run]], stats: Mapping) -> list[str]:
+    runs = _flat(by_opt)
+    names = metric_names(runs)
+    lines = [f"## {problem}", "", f"Headline metric: `{headline(runs)}`.", ""]
+    header = ["optimizer", "scored runs", *[f"`{n}`" for n in names], "loss evals", "grad evals",
+              "wall s"]  # fmt: skip
+    rows = []
+    for optimizer, opt_runs in by_opt.items():
+        ok = scored(opt_runs)
+        cells = [metric_cell(name, ok, stats[problem, optimizer, name]) for name in names]
+        costs = [fmt(stats[problem, optimizer, key]["median"]) for key in COST_KEYS[1:]]
+        rows.append([label(optimizer), run_counts(opt_runs), *cells, *costs])
+    lines += md_table(header, rows)
+    return lines + text_metric_table(by_opt) + figure_table(by_opt)
+
+
+def text_metric_table(by_opt: Mapping[str, list[Run]]) -> list[str]:
+    """Non-numeric metrics (e.g. symbolic regression's read-out formula), one row per run."""
+    names = metric_names(_flat(by_opt), numeric=False)
+    if not names:
+        return []
+    rows = [
+        [label(optimizer), run.get("seed"), *[f"`{run['metrics'].get(n, '')}`" for n in names]]
+        for optimizer, runs in by_opt.items()
+        for run in scored(runs)
+    ]
+    return md_table(["optimizer", "seed", *names], rows)
+
+
+def metric_cell(name: str, runs: Sequence[Run], stat: Mapping[str, float]) -> str:
+    values = [quantity(run, name) for run in runs]
+    if RATE_WORDS.search(name) and values and all(v in (0.0, 1.0) for v in values):
+        return f"{int(sum(values))}/{len(values)} ({100 * sum(values) / len(values):.0f}%)"
+    return f"{fmt(stat['median'])} [{fmt(stat['q1'])}, {fmt(stat['q3'])}]"
+
+
+def run_counts(runs: Sequence[Run]) -> str:
+    text = f"{len(scored(runs))}/{len(runs)}"
+    bad = {s: sum(run["status"] == s for run in runs) for s in ("diverged", "failed", "missing")}
+    notes = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
+    return f"{text} ({notes})" if notes else text
+
+
+def figure_table(by_opt: Mapping[str, list[Run]]) -> list[str]:
+    """The problem's own picture of the solution, lowest seed per optimizer."""
+    cells = {}
+    for optimizer, runs in by_opt.items():
+        run = next((r for r in scored(runs) if r.get("figure")), None)
+        if run is not None:
+            path = f"{run['dir']}/{run['figure']}"
+            cells[optimizer] = f"![{label(optimizer)} seed {run.get('seed')}]({path})"
+    if not cells:
+        return []
+    return ["Solutions (lowest seed):", "", *md_table([label(o) for o in cells], [cells.values()])]
+
+
+def unscored_section(runs: Sequence[Run]) -> list[str]:
+    bad = [run for run in runs if run["status"] != "ok"]
+    if not bad:
+        return ["## Runs not ok", "", "None: every run finished with status ok.", ""]
+    header = ["problem", "optimizer", "seed", "status", "message", "dir"]
+    rows = [
+        [
+            run.get("problem"),
+            run.get("optimizer"),
+            run.get("seed"),
+            f"**{run['status']}**",
+            _one_line(run.get("message", "")),
+            f"`{run['dir']}`",
+        ]  # fmt: skip
+        for run in sorted(bad, key=lambda r: (r["status"], str(r.get("problem")), seed_key(r)))
+    ]
+    return [f"## Runs not ok ({len(bad)})", "", *md_table(header, rows)]
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""The report on synthetic run dirs: statistics, paired verdicts, and runs that are not ok."""
+
+import csv
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from azure_sciml import report
+
+
+def write_run(root, name, problem="heat", optimizer="azure", seed=0, value=1.0, **fields):
+    """A result.json as azure_sciml.app writes it, with ``value`` as the headline metric."""
+    run_dir = root / name
+    run_dir.mkdir(parents=True)
+    evals = list(range(1, 101))
+    record = {
+        "problem": problem,
+        "optimizer": optimizer,
+        "seed": seed,
+        "status": "ok",
+        "headline_metric": "err",
+        "metrics": {"err": value, "recovered": float(value < 0.5), "formula": "x + 1"},
+        "best_metrics": {"err": value},
+        "final_loss": value,
+        "n_loss_evals": 100,
+        "n_grad_evals": 100,
+        "wall_time_s": 0.5,
+        "history": {"evals": evals, "loss": [value * (1 + 100 / e) for e in evals]},
+        "optimizer_stats": {"n_accepted": 3} if optimizer == "azure" else None,
+        **fields,
+    }
+    (run_dir / "result.json").write_text(json.dumps(record))
+    return run_dir
+
+
+def write_sweep(root, azure_values, adam_values, problem="heat"):
+    for seed, (azure, adam) in enumerate(zip(azure_values, adam_values, strict=True)):
+        write_run(root, f"{problem}_azure_{seed}", problem, "azure", seed, azure)
+        write_run(root, f"{problem}_adam_{seed}", problem, "adam", seed, adam)
+
+
+def write_missing_job(root, name, problem="heat", optimizer="adam", seed=7):
+    """A job dir as Hydra leaves it when the job dies before writing result.json."""
+    hydra_dir = root / name / ".hydra"
+    hydra_dir.mkdir(parents=True)
+    (hydra_dir / "config.yaml").write_text(
+        f"seed: {seed}\nproblem:\n  _target_: azure_sciml.problems.heat.Heat\n"
+    )
+    (hydra_dir / "hydra.yaml").write_text(
+        "hydra:\n  runtime:\n    choices:\n"
+        f"      problem: {problem}\n      optimizer: {optimizer}\n"
+        "  overrides:\n    task: []\n"
+    )
+
+
+def read_csv(path):
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def comparison_rows(root):
+    return {row["problem"]: row for row in read_csv(root / "comparison.csv")}
+
+
+@pytest.mark.parametrize(("k", "n", "p"), [(0, 5, 0.0625), (5, 5, 0.0625), (1, 10, 0.021484375),
+                                           (3, 6, 1.0), (0, 1, 1.0)])  # fmt: skip
+def test_sign_test_is_exact_two_sided_binomial(k, n, p):
+    assert report.sign_test(k, n) == pytest.approx(p)
+
+
+def test_paired_test_falls_back_to_sign_test_without_scipy(monkeypatch):
+    monkeypatch.setitem(sys.modules, "scipy.stats", None)  # makes `from scipy.stats import` fail
+    p_value, test = report.paired_test(report.np.array([-1.0, -2.0, -0.5, -3.0, -1.0, -2.0]))
+    assert test == "exact sign test"
+    assert p_value == pytest.approx(2 / 64)
+
+
+def test_paired_test_uses_wilcoxon_when_scipy_is_there():
+    pytest.importorskip("scipy")
+    p_value, test = report.paired_test(report.np.array([-1.0, -2.0, -0.5, -3.0, -1.5, -2.5]))
+    assert test == "Wilcoxon signed-rank"
+    assert p_value == pytest.approx(2 / 64)  # exact: all six ranks on one side
+
+
+def test_clear_azure_win_is_significant(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.01 * (s + 1) for s in range(8)], adam_values=[1.0] * 8)
+    text = report.write_report(tmp_path).read_text()
+    row = comparison_rows(tmp_path)["heat"]
+    assert (row["n_pairs"], row["better"], row["worse"]) == ("8", "8", "0")
+    assert float(row["median_ratio"]) == pytest.approx(0.045)
+    assert row["verdict"].startswith("Azure better (p=")
+    assert "**Azure better (p=" in text
+
+
+def test_clear_adam_win_is_named(tmp_path):
+    write_sweep(tmp_path, azure_values=[2.0 + s for s in range(8)], adam_values=[1.0] * 8)
+    report.write_report(tmp_path)
+    assert comparison_rows(tmp_path)["heat"]["verdict"].startswith("Adam better (p=")
+
+
+def test_mixed_results_are_no_significant_difference(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.5, 2.0, 0.9, 1.1, 0.8, 1.3], adam_values=[1.0] * 6)
+    report.write_report(tmp_path)
+    assert comparison_rows(tmp_path)["heat"]["verdict"].startswith("no significant difference")
+
+
+def test_five_seeds_cannot_be_significant_and_the_report_says_so(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.1] * 5, adam_values=[1.0, 2.0, 3.0, 4.0, 5.0])
+    text = report.write_report(tmp_path).read_text()
+    row = comparison_rows(tmp_path)["heat"]
+    assert row["better"] == "5"
+    assert row["verdict"] == "no significant difference (p=0.062)"
+    assert "smallest possible two-sided p is 0.0625" in text
+    assert "run more seeds" in text
+
+
+def test_statistics_are_median_and_quartiles_over_seeds(tmp_path):
+    write_sweep(tmp_path, azure_values=[1.0, 2.0, 3.0, 4.0, 5.0], adam_values=[1.0] * 5)
+    report.write_report(tmp_path)
+    rows = read_csv(tmp_path / "report.csv")
+    err = next(r for r in rows if (r["optimizer"], r["quantity"]) == ("azure", "err"))
+    assert [float(err[k]) for k in ("n", "median", "q1", "q3", "min", "max")] == [5, 3, 2, 4, 1, 5]
+    quantities = {(r["optimizer"], r["quantity"]) for r in rows}
+    assert ("azure", "stats.n_accepted") in quantities  # optimizer counters
+    assert ("adam", "wall_time_s") in quantities and ("adam", "n_grad_evals") in quantities
+    assert not any(q == "formula" for _, q in quantities)  # text metrics are not averaged
+
+
+def test_tables_show_rates_text_metrics_costs_and_figures(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.1, 0.2, 0.9], adam_values=[0.9, 0.8, 0.7])
+    (tmp_path / "heat_azure_0" / "solution.png").write_bytes(b"png")
+    data = json.loads((tmp_path / "heat_azure_0" / "result.json").read_text())
+    (tmp_path / "heat_azure_0" / "result.json").write_text(json.dumps({**data, "figure": "solution.png"}))
+    text = report.write_report(tmp_path).read_text()
+    assert "| Azure | 3/3 | 0.2 [0.15, 0.55] | 2/3 (67%) |" in text  # err, then recovered rate
+    assert "| Adam | 3/3 | 0.8 [0.75, 0.85] | 0/3 (0%) |" in text
+    assert "loss evals | grad evals | wall s" in text
+    assert "`x + 1`" in text  # the text metric, per run
+    assert "![Azure seed 0](heat_azure_0/solution.png)" in text
+    assert "![convergence](convergence.png)" in text
+    assert (tmp_path / "convergence.png").stat().st_size > 0
+
+
+def test_failed_missing_and_diverged_runs_are_listed_not_averaged(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.1, 0.2, 0.3], adam_values=[1.0, 1.0, 1.0])
+    write_run(tmp_path, "heat_azure_3", seed=3, value=9.0, status="diverged", message="loss is nan")
+    failed = {"status": "failed", "message": "RuntimeError('boom')"}
+    write_run(tmp_path, "heat_adam_3", optimizer="adam", seed=3, **failed)
+    write_missing_job(tmp_path, "heat_adam_4", seed=4)
+    text = report.write_report(tmp_path).read_text()
+    assert "9 runs — 6 ok, 1 diverged, 1 failed, 1 missing" in text
+    assert "| Adam | 3/5 (1 failed, 1 missing) |" in text
+    assert "| Azure | 4/4 (1 diverged) |" in text
+    assert "## Runs not ok (3)" in text
+    for expected in ("**diverged**", "loss is nan", "**failed**", "boom", "**missing**",
+                     "`heat_adam_4`"):  # fmt: skip
+        assert expected in text
+    rows = read_csv(tmp_path / "report.csv")
+    adam_err = next(r for r in rows if (r["optimizer"], r["quantity"]) == ("adam", "err"))
+    assert adam_err["n"] == "3"  # the failed run's value is not in the statistics
+    statuses = sorted(row["status"] for row in read_csv(tmp_path / "runs.csv"))
+    assert statuses == ["diverged", "failed", "missing"] + ["ok"] * 6
+    assert comparison_rows(tmp_path)["heat"]["n_pairs"] == "3"  # seed 3 lost its Adam partner
+
+
+def test_unreadable_result_counts_as_failed(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.1], adam_values=[1.0])
+    (tmp_path / "heat_adam_0" / "result.json").write_text("{not json")
+    text = report.write_report(tmp_path).read_text()
+    assert "unreadable" in text and "1 failed" in text
+
+
+def test_without_baseline_there_is_no_verdict(tmp_path):
+    write_run(tmp_path, "a", optimizer="azure", seed=0)
+    text = report.write_report(tmp_path).read_text()
+    assert "No Adam runs to pair with, so no verdict." in text
+
+
+def test_negative_losses_get_a_symlog_panel(tmp_path):
+    run_dir = write_run(tmp_path, "lj", problem="energy", value=0.3)
+    data = json.loads((run_dir / "result.json").read_text())
+    data["history"]["loss"] = [-10.0 - math.log(e) for e in data["history"]["evals"]]
+    (run_dir / "result.json").write_text(json.dumps(data))
+    report.write_report(tmp_path)
+    assert (tmp_path / "convergence.png").exists()
+
+
+def test_each_problem_gets_a_verdict(tmp_path):
+    write_sweep(tmp_path, [0.1] * 3, [1.0] * 3, problem="heat")
+    write_sweep(tmp_path, [1.0] * 3, [1.0] * 3, problem="ode")
+    report.write_report(tmp_path)
+    rows = comparison_rows(tmp_path)
+    assert set(rows) == {"heat", "ode"}
+    assert rows["ode"]["verdict"].startswith("no significant difference (p=1")
+
+
+def test_console_script_writes_the_report(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.1, 0.2], adam_values=[1.0, 1.0])
+    out = subprocess.run(
+        ["azure-sciml-report", str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == str(tmp_path / "report.md")
+    for name in ("report.md", "report.csv", "comparison.csv", "runs.csv", "convergence.png"):
+        assert (tmp_path / name).exists(), name
+
+
+def test_cli_rejects_a_missing_dir(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        report.main([str(tmp_path / "nope")])
+    assert "is not a directory" in capsys.readouterr().err
