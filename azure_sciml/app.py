@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 FIGURE_FILE = "solution.png"
 MAX_HISTORY_POINTS = 500
 DTYPES = ("float32", "float64", "bfloat16", "float16")
-# Words torch's optimizers use in their errors for keys of our optimizer configs.
 LR_FROM_PROBLEM = "${problem.lr}"
+# Words torch's optimizers use in their errors for keys of our optimizer configs.
 KEY_ALIASES = {"lr": "learning rate", "betas": "beta", "eps": "epsilon"}
 USER_PROBLEM_HINT = (
     ". Every key of the problem config goes to the constructor: for a class of your own start"
@@ -56,7 +56,7 @@ def main(cfg: DictConfig) -> float:
         cfg,
         Path(hydra_cfg.runtime.output_dir),
         choices=dict(hydra_cfg.runtime.choices),
-        overrides=list(hydra_cfg.overrides.task),
+        overrides=OmegaConf.to_container(hydra_cfg.overrides.task),  # unresolved: may hold ${}
         reraise=hydra_cfg.mode != RunMode.MULTIRUN,
     )
 
@@ -80,18 +80,7 @@ def run(
         "choices": dict(choices),
     }
     try:
-        result = fit(
-            problem,
-            make_optimizer,
-            seed=cfg.seed,
-            device=cfg.device,
-            dtype=getattr(torch, cfg.dtype),
-            clip_grad_norm=cfg.clip_grad_norm,
-            progress=cfg.progress,
-        )
-        record.update(result_fields(result))
-        if cfg.save_plot:
-            record["figure"] = save_figure(problem, result, out_dir)
+        record.update(train(cfg, problem, make_optimizer, out_dir))
     except Exception as err:
         record.update(status="failed", message=repr(err), traceback=traceback.format_exc())
         write_json_atomic(out_dir / RESULT_FILE, record)
@@ -100,9 +89,28 @@ def run(
         log.exception("run failed; recorded as status=failed in %s", out_dir / RESULT_FILE)
         return math.inf
     write_json_atomic(out_dir / RESULT_FILE, record)
-    headline = record["metrics"].get(problem.metric, math.nan)
-    log.info("%s=%.4g status=%s (%s)", problem.metric, headline, result.status, out_dir)
-    return headline if math.isfinite(headline) else math.inf  # Optuna minimises the return value
+    value = float(record["metrics"].get(problem.metric, math.nan))
+    log.info("%s=%.4g status=%s (%s)", problem.metric, value, record["status"], out_dir)
+    return value if math.isfinite(value) else math.inf  # Optuna minimises the return value
+
+
+def train(
+    cfg: DictConfig, problem: Problem, make_optimizer: OptimizerFactory, out_dir: Path
+) -> dict[str, Any]:
+    """``fit()`` as the config says; returns the result's JSON fields (and the figure's name)."""
+    result = fit(
+        problem,
+        make_optimizer,
+        seed=cfg.seed,
+        device=cfg.device,
+        dtype=getattr(torch, cfg.dtype),
+        clip_grad_norm=cfg.clip_grad_norm,
+        progress=cfg.progress,
+    )
+    fields = result_fields(result)
+    if cfg.save_plot:
+        fields["figure"] = save_figure(problem, result, out_dir)
+    return fields
 
 
 # ---------------------------------------------------------------- checks, before any training
@@ -139,7 +147,7 @@ def check_device(name: str) -> None:
         raise ConfigError(f"device={name!r}: {err}") from err
     available = {
         "cuda": torch.cuda.is_available,
-        "mps": lambda: torch.backends.mps.is_available(),
+        "mps": torch.backends.mps.is_available,
     }.get(device.type, lambda: True)
     if not available():
         raise ConfigError(f"device={name!r}: {device.type} is not available on this machine")
@@ -157,10 +165,10 @@ def check_problem(problem: Any, node: DictConfig) -> None:
 
 
 def adopt_problem_lr(cfg: DictConfig, problem: Problem) -> None:
-    """``lr: ${problem.lr}`` for a problem class that has ``lr`` as an attribute, not a config key
-    (a user's own class joined with ``+problem._target_=...``)."""
+    """``lr: ${problem.lr}`` when the problem chooses its own lr: ``problem.lr`` null or absent
+    (a user's class with an ``lr`` attribute, joined with ``+problem._target_=...``)."""
     lr = getattr(problem, "lr", None)
-    if unresolved(cfg.optimizer, "lr") == LR_FROM_PROBLEM and "lr" not in cfg.problem:
+    if unresolved(cfg.optimizer, "lr") == LR_FROM_PROBLEM and cfg.problem.get("lr") is None:
         if isinstance(lr, int | float) and not isinstance(lr, bool):
             cfg.optimizer.lr = float(lr)
 

@@ -77,12 +77,10 @@ def problem_name(problem_choice: str | None, target: str, overrides: Iterable[st
     return problem_choice
 
 
-def write_report(
-    root: Path, baseline: str = BASELINE, alpha: float = ALPHA, runs: list[Run] | None = None
-) -> Path:
+def write_report(root: Path, baseline: str = BASELINE, alpha: float = ALPHA) -> Path:
     """Write the report files into ``root``; returns the path of ``report.md``."""
     root = Path(root)
-    runs = load_runs(root) if runs is None else runs
+    runs = load_runs(root)
     groups = group_runs(runs)
     summary = summarise(groups)
     comparisons = compare_all(groups, baseline, alpha)
@@ -114,7 +112,7 @@ def read_result(path: Path, root: Path) -> Run:
         run = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         run = {**job_labels(path.parent), "status": "failed", "message": f"unreadable: {err}"}
-    run["dir"] = path.parent.relative_to(root).as_posix() or "."
+    run["dir"] = path.parent.relative_to(root).as_posix()
     run.setdefault("status", "ok")
     return run
 
@@ -124,7 +122,7 @@ def missing_run(job_dir: Path, root: Path) -> Run:
         **job_labels(job_dir),
         "status": "missing",
         "message": f"no {RESULT_FILE}: job killed, timed out or still running",
-        "dir": job_dir.relative_to(root).as_posix() or ".",
+        "dir": job_dir.relative_to(root).as_posix(),
     }
 
 

@@ -132,8 +132,8 @@ def test_statistics_are_median_and_quartiles_over_seeds(tmp_path):
 def test_tables_show_rates_text_metrics_costs_and_figures(tmp_path):
     write_sweep(tmp_path, azure_values=[0.1, 0.2, 0.9], adam_values=[0.9, 0.8, 0.7])
     (tmp_path / "heat_azure_0" / "solution.png").write_bytes(b"png")
-    data = json.loads((tmp_path / "heat_azure_0" / "result.json").read_text())
-    (tmp_path / "heat_azure_0" / "result.json").write_text(json.dumps({**data, "figure": "solution.png"}))
+    result = tmp_path / "heat_azure_0" / "result.json"
+    result.write_text(json.dumps({**json.loads(result.read_text()), "figure": "solution.png"}))
     text = report.write_report(tmp_path).read_text()
     assert "| Azure | 3/3 | 0.2 [0.15, 0.55] | 2/3 (67%) |" in text  # err, then recovered rate
     assert "| Adam | 3/3 | 0.8 [0.75, 0.85] | 0/3 (0%) |" in text

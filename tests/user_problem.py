@@ -14,7 +14,7 @@ class TinyFit:
     metric = "mse"
     lr = 1e-2
 
-    def __init__(self, steps: int = 30, n_points: int = 32, crash: bool = False, nan_after: int = 0):
+    def __init__(self, steps=30, n_points=32, crash=False, nan_after=0):
         if n_points < 1:
             raise ValueError(f"n_points must be positive, got {n_points}")
         self.steps, self.n_points = steps, n_points

@@ -1,0 +1,300 @@
+"""The Hydra app: every config composes and instantiates, bad values fail with their key named
+before training, runs write a complete result.json, sweeps (basic and submitit launchers) end in a
+report, and a user's own problem class joins from the command line."""
+
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from hydra.errors import MissingConfigException
+from hydra.types import RunMode
+from omegaconf import OmegaConf, open_dict
+
+import azure_sciml.conf
+from azure_sciml import app
+from azure_sciml.train import FitResult, Problem
+
+CONF_DIR = Path(azure_sciml.conf.__file__).parent
+TESTS_DIR = Path(__file__).parent
+USER_PROBLEM = ["~problem", "+problem._target_=user_problem.TinyFit"]  # tests/user_problem.py
+QUIET = ["progress=false", "save_plot=false"]
+
+
+def config_names(group: str) -> list[str]:
+    """Every config of a group, so a new yaml file is tested without touching this file."""
+    return sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml"))
+
+
+def compose_config(*overrides: str, hydra_node: bool = False):
+    with initialize_config_module("azure_sciml.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=hydra_node)
+
+
+def run_app(out_dir: Path, *overrides: str, reraise: bool = True) -> float:
+    """The app's run() on a composed config, as main() calls it inside Hydra."""
+    cfg = compose_config(*overrides, hydra_node=True)
+    choices = dict(cfg.hydra.runtime.choices)
+    task_overrides = OmegaConf.to_container(cfg.hydra.overrides.task)
+    with open_dict(cfg):
+        del cfg["hydra"]  # as Hydra hands the config to the task function
+    return app.run(cfg, out_dir, choices, task_overrides, reraise=reraise)
+
+
+def read_result(run_dir: Path) -> dict:
+    return json.loads((run_dir / "result.json").read_text())
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The console script in a subprocess that can import tests/user_problem.py."""
+    path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
+    return subprocess.run(
+        ["azure-sciml", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+# ---------------------------------------------------------------- every config
+
+
+@pytest.mark.parametrize("name", config_names("problem"))
+def test_every_problem_config_instantiates(name):
+    cfg = compose_config(f"problem={name}", "problem.steps=20")
+    problem, make_optimizer = app.setup(cfg)
+    assert isinstance(problem, Problem)
+    assert problem.steps == 20  # problem.steps shrinks any run
+    assert problem.lr == cfg.problem.lr > 0
+    assert make_optimizer([torch.zeros(1, requires_grad=True)]).defaults["lr"] == problem.lr
+
+
+@pytest.mark.parametrize("name", config_names("optimizer"))
+def test_every_optimizer_config_trains(name, tmp_path):
+    headline = run_app(tmp_path, *USER_PROBLEM, "+problem.steps=8", f"optimizer={name}", *QUIET)
+    result = read_result(tmp_path)
+    assert result["optimizer"] == name and result["status"] == "ok"
+    assert result["n_loss_evals"] >= 8 and math.isfinite(headline)
+    assert result["config"]["optimizer"]["lr"] == 0.01  # every optimizer gets the problem's lr
+    assert (result["optimizer_stats"] is not None) == (name == "azure")  # Azure.stats()
+
+
+@pytest.mark.parametrize("name", config_names("experiment"))
+def test_every_experiment_composes_as_a_multirun(name):
+    if name == "tune_azure":
+        pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    cfg = compose_config(f"experiment={name}", hydra_node=True)
+    assert cfg.hydra.mode == RunMode.MULTIRUN
+    assert cfg.hydra.sweeper.params
+
+
+def test_compare_is_every_problem_by_azure_and_adam_by_five_seeds():
+    cfg = compose_config("experiment=compare", hydra_node=True)
+    assert dict(cfg.hydra.sweeper.params) == {
+        "problem": "glob(*)",
+        "optimizer": "azure,adam",
+        "seed": "range(5)",
+    }
+    assert cfg.hydra.launcher.n_jobs == 2 and "joblib" in cfg.hydra.launcher._target_
+    assert cfg.hydra.callbacks.report._target_ == "azure_sciml.report.ReportCallback"
+
+
+def test_tune_azure_minimises_with_optuna():
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    cfg = compose_config("experiment=tune_azure", hydra_node=True)
+    assert cfg.hydra.sweeper.direction == "minimize" and cfg.optimizer._target_.endswith("Azure")
+    assert all(key.startswith("optimizer.") for key in cfg.hydra.sweeper.params)
+
+
+@pytest.mark.parametrize(
+    ("launcher", "plugin", "target"),
+    [
+        ("parallel", "hydra_plugins.hydra_joblib_launcher", "JoblibLauncher"),
+        ("slurm", "hydra_plugins.hydra_submitit_launcher", "SlurmLauncher"),
+        ("submitit_local", "hydra_plugins.hydra_submitit_launcher", "LocalLauncher"),
+    ],
+)
+def test_launchers_come_from_the_hydra_plugins(launcher, plugin, target):
+    pytest.importorskip(plugin)
+    cfg = compose_config(f"hydra/launcher={launcher}", hydra_node=True)
+    assert cfg.hydra.launcher._target_.endswith(target)
+
+
+@pytest.mark.parametrize(("group", "known"), [("problem", "heat"), ("optimizer", "adam")])
+def test_unknown_choice_lists_the_options(group, known):
+    with pytest.raises(MissingConfigException) as error:
+        compose_config(f"{group}=nope")
+    assert f"Available options in '{group}'" in str(error.value)
+    assert known in str(error.value)
+
+
+# ---------------------------------------------------------------- validation before training
+
+
+BAD_VALUES = [
+    (["optimizer.lr=-0.001"], "optimizer.lr=-0.001"),
+    (["problem.lr=-1"], "problem.lr=-1"),
+    (["optimizer=adam", "optimizer.betas=[0.9,1.5]"], "optimizer.betas="),
+    (["optimizer.T0=-1"], "optimizer.T0=-1"),
+    (["optimizer.sa_interval=0"], "optimizer.sa_interval=0"),
+    (["optimizer=sgd", "+optimizer.bogus=1"], "optimizer.bogus=1"),
+    (["problem.n_interior=0"], "problem.n_interior=0"),
+    (["problem.steps=0"], "problem.steps=0"),
+    (["problem=ode", "problem.solver=nope"], "problem.solver='nope'"),
+    (["problem._target_=no.such.Problem"], "problem._target_='no.such.Problem'"),
+    (["dtype=int8"], "dtype='int8'"),
+    (["device=tpu9"], "device='tpu9'"),
+    pytest.param(
+        ["device=cuda"],
+        "device='cuda'",
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available"),
+    ),
+    (["clip_grad_norm=-1"], "clip_grad_norm=-1"),
+    (["seed=abc"], "seed='abc'"),
+    ([*USER_PROBLEM, "+problem.n_points=0"], "problem.n_points=0"),
+    ([*USER_PROBLEM, "optimizer.lr=${problem.nope}"], "optimizer.lr=${problem.nope}"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key"), BAD_VALUES)
+def test_bad_value_fails_before_training_with_its_key(overrides, key, tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "fit", pytest.fail)  # nothing may train
+    with pytest.raises(app.ConfigError, match=re.escape(key)):
+        run_app(tmp_path, *overrides, *QUIET)
+    assert not (tmp_path / "result.json").exists()
+
+
+def test_foreign_config_keys_get_a_hint_for_user_problems():
+    with pytest.raises(app.ConfigError, match="problem.variant='sine'.*'~problem'"):
+        app.setup(compose_config("problem._target_=user_problem.TinyFit"))
+
+
+def test_cli_names_the_bad_key(tmp_path):
+    out = cli("optimizer.lr=-0.1", f"hydra.run.dir={tmp_path}", *QUIET, cwd=tmp_path)
+    assert out.returncode != 0
+    assert "ConfigError: optimizer.lr=-0.1: learning rate must be a number >= 0" in out.stderr
+    assert not (tmp_path / "result.json").exists()
+
+
+# ---------------------------------------------------------------- one run
+
+
+def test_result_json_is_complete_and_atomic(tmp_path):
+    overrides = [*USER_PROBLEM, "+problem.steps=700", "seed=3", "progress=false"]
+    headline = run_app(tmp_path, *overrides)
+    result = read_result(tmp_path)
+    assert result["problem"] == "TinyFit" and result["optimizer"] == "azure"
+    assert result["seed"] == 3 and result["status"] == "ok"
+    assert headline == result["metrics"]["mse"] and result["headline_metric"] == "mse"
+    assert set(result["best_metrics"]) == {"mse", "max_err"}
+    assert result["n_loss_evals"] == result["n_grad_evals"] == 700
+    assert result["wall_time_s"] > 0
+    history = result["history"]
+    assert len(history["evals"]) == len(history["loss"]) <= 500
+    assert history["evals"][0] == 1 and history["evals"][-1] == 700
+    assert result["optimizer_stats"]["n_loss_evals"] == 700
+    assert result["config"]["problem"]["steps"] == 700 and result["config"]["seed"] == 3
+    assert "+problem.steps=700" in result["overrides"]
+    assert result["figure"] == "solution.png" and (tmp_path / "solution.png").stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json", "solution.png"]
+
+
+def test_device_dtype_and_clipping_pass_through_to_fit(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_fit(problem, make_optimizer, **kwargs):
+        seen.update(kwargs)
+        return FitResult({"mse": 0.5}, {"mse": 0.4}, 1.0, 0.9, 1, 1, 1, 0.1, history=[(1, 1.0)])
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(app, "fit", fake_fit)
+    overrides = ["device=cuda", "dtype=float64", "clip_grad_norm=1.5", "seed=7"]
+    assert run_app(tmp_path, *USER_PROBLEM, *overrides, *QUIET) == 0.5
+    assert seen["device"] == "cuda" and seen["dtype"] is torch.float64
+    assert seen["clip_grad_norm"] == 1.5 and seen["seed"] == 7 and seen["progress"] is False
+
+
+def test_divergence_is_recorded(tmp_path):
+    run_app(tmp_path, *USER_PROBLEM, "+problem.steps=50", "+problem.nan_after=10", *QUIET)
+    result = read_result(tmp_path)
+    assert result["status"] == "diverged" and "nan" in result["message"]
+    assert math.isfinite(result["metrics"]["mse"])  # scored at the last finite weights
+
+
+def test_crash_fails_a_single_run_but_not_a_sweep(tmp_path):
+    crash = [*USER_PROBLEM, "+problem.crash=true", *QUIET]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_app(tmp_path / "single", *crash)
+    assert read_result(tmp_path / "single")["status"] == "failed"
+    assert run_app(tmp_path / "sweep_job", *crash, reraise=False) == math.inf
+    result = read_result(tmp_path / "sweep_job")
+    assert result["status"] == "failed" and "simulated crash" in result["message"]
+
+
+def test_user_problem_config_joins_through_the_searchpath(tmp_path):
+    (tmp_path / "myconf" / "problem").mkdir(parents=True)
+    (tmp_path / "myconf" / "problem" / "tiny.yaml").write_text(
+        "_target_: user_problem.TinyFit\nsteps: 10\nn_points: 16\n"
+    )
+    searchpath = f"hydra.searchpath=[file://{tmp_path / 'myconf'}]"
+    run_app(tmp_path, searchpath, "problem=tiny", "optimizer=adam", *QUIET)
+    result = read_result(tmp_path)
+    assert result["problem"] == "tiny" and result["config"]["optimizer"]["lr"] == 0.01
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_compare_sweep_writes_results_and_report(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    small = ["n_interior=64", "n_boundary=8", "n_initial=8", "n_test_x=16", "n_test_t=16"]
+    out = cli(
+        "experiment=compare",
+        "problem=heat,heat_multimode",  # 2 problems x azure,adam (from compare) x 2 seeds
+        "seed=0,1",
+        "problem.steps=5",
+        *[f"problem.{size}" for size in small],
+        "hydra/launcher=basic",  # one process: faster than joblib for 8 tiny runs
+        f"hydra.sweep.dir={sweep_dir}",
+        *QUIET,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    results = [json.loads(p.read_text()) for p in sweep_dir.rglob("result.json")]
+    runs = {(r["problem"], r["optimizer"], r["seed"]) for r in results}
+    problems = ("heat", "heat_multimode")
+    assert runs == {(p, o, s) for p in problems for o in ("azure", "adam") for s in (0, 1)}
+    text = (sweep_dir / "report.md").read_text()
+    for problem in problems:
+        assert re.search(rf"\| {problem} \| Azure \| `rel_l2` \| 2 \| \d/2 \|", text)  # verdict
+    assert "| Adam | 2/2 |" in text and "| Azure | 2/2 |" in text
+    with (sweep_dir / "comparison.csv").open() as handle:
+        rows = {(r["problem"], r["optimizer"], r["n_pairs"]) for r in csv.DictReader(handle)}
+    assert rows == {(p, "azure", "2") for p in problems}
+    assert (sweep_dir / "convergence.png").exists()
+
+
+def test_submitit_local_launcher_runs_a_sweep(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    sweep_dir = tmp_path / "sweep"
+    out = cli(
+        "-m",
+        "hydra/launcher=submitit_local",
+        *USER_PROBLEM,  # a user's problem class, joined from the command line
+        "+problem.steps=10",
+        "seed=0,1",
+        f"hydra.sweep.dir={sweep_dir}",
+        *QUIET,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(list(sweep_dir.rglob("result.json"))) == 2
+    assert "| Azure | 2/2 | 0." in (sweep_dir / "report.md").read_text()
