@@ -191,14 +191,19 @@ def quantity(run: Run, name: str) -> float:
 
 
 def describe(values: Iterable[float]) -> dict[str, float]:
-    """n, median, quartiles, min and max of the finite values."""
-    finite = np.array([v for v in values if math.isfinite(v)], dtype=float)
-    if finite.size == 0:
-        return {"n": 0, "median": math.nan, "q1": math.nan, "q3": math.nan,
-                "min": math.nan, "max": math.nan}  # fmt: skip
-    q1, median, q3 = np.percentile(finite, [25, 50, 75])
-    return {"n": int(finite.size), "median": float(median), "q1": float(q1), "q3": float(q3),
-            "min": float(finite.min()), "max": float(finite.max())}  # fmt: skip
+    """n, median, quartiles, min and max; NaN is dropped, inf kept (a failed solve scores inf)."""
+    data = sorted(v for v in values if not math.isnan(v))
+    if not data:
+        return {"n": 0, **dict.fromkeys(("median", "q1", "q3", "min", "max"), math.nan)}
+    q1, median, q3 = (quantile(data, q) for q in (0.25, 0.5, 0.75))
+    return {"n": len(data), "median": median, "q1": q1, "q3": q3, "min": data[0], "max": data[-1]}
+
+
+def quantile(data: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile of sorted ``data`` (numpy's default), safe with inf."""
+    position = (len(data) - 1) * q
+    low, high = data[math.floor(position)], data[math.ceil(position)]
+    return low if low == high else low + (high - low) * (position - math.floor(position))
 
 
 def stat_names(runs: Iterable[Run]) -> list[str]:
@@ -265,16 +270,19 @@ def paired_values(runs: list[Run], baseline_runs: list[Run], metric: str) -> np.
     pairs = [
         (quantity(run, metric), base[run["seed"]]) for run in scored(runs) if run["seed"] in base
     ]
-    pairs = [pair for pair in pairs if all(math.isfinite(v) for v in pair)]
+    pairs = [pair for pair in pairs if not any(map(math.isnan, pair))]
     return np.array(pairs, dtype=float).reshape(-1, 2)
 
 
-def compare(problem, optimizer, baseline, metric, pairs: np.ndarray, alpha: float) -> Comparison:
+def compare(
+    problem: str, optimizer: str, baseline: str, metric: str, pairs: np.ndarray, alpha: float
+) -> Comparison:
     a, b = pairs[:, 0], pairs[:, 1]
     positive = pairs.size > 0 and bool((pairs > 0).all())
-    # Log ratios when possible: errors spread over decades, and a ratio is what a user reads.
-    diffs = np.log(a) - np.log(b) if positive else a - b
-    p_value, test = paired_test(diffs)
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf scores: equal ones are ties
+        # Log ratios when possible: errors spread over decades, and a ratio is what a user reads.
+        diffs = np.where(a == b, 0.0, np.log(a) - np.log(b) if positive else a - b)
+        ratios = np.where(a == b, 1.0, a / b)
     comparison = Comparison(
         problem=problem,
         optimizer=optimizer,
@@ -284,13 +292,13 @@ def compare(problem, optimizer, baseline, metric, pairs: np.ndarray, alpha: floa
         better=int((a < b).sum()),
         worse=int((a > b).sum()),
         ties=int((a == b).sum()),
-        median_ratio=float(np.median(a / b)) if positive else math.nan,
-        p_value=p_value,
-        test=test,
+        median_ratio=float(np.median(ratios)) if positive else math.nan,
+        p_value=math.nan,
+        test="",
         verdict="",
     )
-    median_diff = float(np.median(diffs)) if diffs.size else 0.0
-    comparison.verdict = verdict(comparison, median_diff, alpha)
+    comparison.p_value, comparison.test = paired_test(diffs)
+    comparison.verdict = verdict(comparison, float(np.median(diffs)) if diffs.size else 0.0, alpha)
     return comparison
 
 
@@ -421,7 +429,7 @@ def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 def fmt(value: float) -> str:
-    return "–" if value is None or not math.isfinite(value) else f"{value:.3g}"
+    return "–" if value is None or math.isnan(value) else f"{value:.3g}"
 
 
 def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:

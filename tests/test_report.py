@@ -166,6 +166,14 @@ def test_failed_missing_and_diverged_runs_are_listed_not_averaged(tmp_path):
     assert comparison_rows(tmp_path)["heat"]["n_pairs"] == "3"  # seed 3 lost its Adam partner
 
 
+def test_infinite_scores_count_against_the_run(tmp_path):
+    write_sweep(tmp_path, [math.inf, math.inf, 0.1, 0.2, 0.3, 0.4], [1.0, math.inf] + [0.5] * 4)
+    text = report.write_report(tmp_path).read_text()
+    row = comparison_rows(tmp_path)["heat"]
+    assert (row["n_pairs"], row["better"], row["worse"], row["ties"]) == ("6", "4", "1", "1")
+    assert "| Azure | 6/6 | 0.35 [0.225, inf] |" in text  # inf is not silently dropped
+
+
 def test_unreadable_result_counts_as_failed(tmp_path):
     write_sweep(tmp_path, azure_values=[0.1], adam_values=[1.0])
     (tmp_path / "heat_adam_0" / "result.json").write_text("{not json")
