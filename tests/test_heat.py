@@ -1,0 +1,186 @@
+"""Heat PINN: the exact solution scores ~0, a wrong one does not, Adam learns, bad args fail."""
+
+import functools
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from azure_sciml import fit
+from azure_sciml.problems.heat import VARIANTS, Heat
+
+CPU, F64 = torch.device("cpu"), torch.float64
+SMALL = dict(n_interior=200, n_boundary=20, n_initial=40, n_test_x=33, n_test_t=21)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny problems run fastest on one thread (two threads on a busy 2-core box crawl)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class ExactSolution(nn.Module):
+    """u(x, t) from the problem's closed form, plus optionally eps * x (1 - x) t and a constant."""
+
+    def __init__(self, problem: Heat, eps: float = 0.0, shift: float = 0.0):
+        super().__init__()
+        self.problem, self.eps, self.shift = problem, eps, shift
+
+    def forward(self, xt):
+        x, t = xt[:, :1], xt[:, 1:]
+        return self.problem.exact(xt) + self.eps * x * (1 - x) * t + self.shift
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_exact_solution_has_zero_error_and_residual(variant):
+    problem = Heat(variant=variant, **SMALL)
+    problem.build(CPU, F64)
+    exact = ExactSolution(problem)
+    metrics = problem.evaluate(exact)
+    assert metrics["rel_l2"] < 1e-12
+    assert metrics["max_abs_err"] < 1e-12
+    assert float(problem.loss(exact).detach()) < 1e-20
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_perturbed_solution_is_penalised(variant):
+    problem = Heat(variant=variant, **SMALL)
+    problem.build(CPU, F64)
+    perturbed = ExactSolution(problem, eps=0.1)
+    metrics = problem.evaluate(perturbed)
+    # max of 0.1 x (1 - x) t on the grid is 0.1 / 4 at x = 1/2, t = 1.
+    assert metrics["max_abs_err"] == pytest.approx(0.025, rel=1e-6)
+    assert metrics["rel_l2"] > 1e-3
+    # residual of the perturbation: x (1 - x) + 2 a t, nonzero everywhere inside.
+    assert float(problem.loss(perturbed).detach()) > 1e-3
+
+
+def test_loss_sums_residual_boundary_and_initial_terms():
+    problem = Heat(**SMALL)
+    problem.build(CPU, F64)
+    shifted = ExactSolution(problem, shift=0.1)
+    # a constant shift solves the PDE but misses both boundary and initial values by 0.1
+    assert float(problem.loss(shifted).detach()) == pytest.approx(2 * 0.1**2, rel=1e-9)
+
+
+def test_exact_solution_matches_defaults_and_decays():
+    problem = Heat()
+    xt = torch.tensor([[0.5, 0.0], [0.5, 1.0], [0.0, 0.3], [1.0, 0.7]], dtype=F64)
+    u = problem.exact(xt).squeeze(1)
+    expected = [1.0, math.exp(-0.4 * math.pi**2), 0.0, 0.0]
+    assert u.tolist() == pytest.approx(expected, abs=1e-12)
+
+
+def test_multimode_initial_condition_is_the_fourier_sum():
+    problem = Heat(variant="multimode")
+    x = torch.linspace(0, 1, 7, dtype=F64)[:, None]
+    u0 = problem.exact(torch.cat([x, torch.zeros_like(x)], dim=1))
+    expected = sum(c * torch.sin(k * math.pi * x) for k, c in VARIANTS["multimode"])
+    torch.testing.assert_close(u0, expected)
+    assert len(VARIANTS["multimode"]) > 1
+
+
+def test_points_lie_on_their_sets_and_grid_has_requested_shape():
+    problem = Heat(**SMALL)
+    problem.build(CPU, torch.float32)
+    interior, boundary, initial = problem.interior, problem.boundary, problem.initial
+    assert interior.shape == (200, 2) and ((interior >= 0) & (interior <= 1)).all()
+    assert boundary.shape == (20, 2) and set(boundary[:, 0].tolist()) == {0.0, 1.0}
+    assert initial.shape == (40, 2) and (initial[:, 1] == 0).all()
+    assert problem.test_points.shape == (33 * 21, 2)
+
+
+def test_same_seed_same_points_and_weights():
+    def build(seed):
+        torch.manual_seed(seed)
+        problem = Heat(**SMALL)
+        model = problem.build(CPU, torch.float32)
+        return problem.interior, next(model.parameters())
+
+    (points_a, weight_a), (points_b, weight_b) = build(3), build(3)
+    points_c, _ = build(4)
+    assert torch.equal(points_a, points_b) and torch.equal(weight_a, weight_b)
+    assert not torch.equal(points_a, points_c)
+
+
+def test_resampling_draws_new_points_every_n_evaluations():
+    torch.manual_seed(0)
+    problem = Heat(resample_every=2, **SMALL)
+    model = problem.build(CPU, torch.float32)
+    seen = []
+    for _ in range(4):
+        problem.loss(model)
+        seen.append(problem.interior.clone())
+    assert torch.equal(seen[0], seen[1])
+    assert not torch.equal(seen[1], seen[2])
+    assert torch.equal(seen[2], seen[3])
+
+
+def test_resampling_off_keeps_points():
+    torch.manual_seed(0)
+    problem = Heat(**SMALL)
+    model = problem.build(CPU, torch.float32)
+    before = problem.interior.clone()
+    for _ in range(3):
+        problem.loss(model)
+    assert torch.equal(before, problem.interior)
+
+
+@pytest.mark.parametrize("resample_every", [0, 10])
+def test_short_adam_run_reduces_loss_and_error(resample_every):
+    problem = Heat(resample_every=resample_every, **SMALL)
+    adam = functools.partial(torch.optim.Adam, lr=problem.lr)
+    untrained = fit(problem, adam, seed=0, steps=1)
+    result = fit(problem, adam, seed=0, steps=300)
+    first_loss, last_loss = result.history[0][1], result.history[-1][1]
+    assert result.status == "ok" and result.n_loss_evals == 300
+    assert last_loss < 0.2 * first_loss
+    assert result.metrics["rel_l2"] < untrained.metrics["rel_l2"]
+
+
+def test_fit_is_seed_deterministic_with_resampling():
+    problem = Heat(resample_every=3, **SMALL)
+    adam = functools.partial(torch.optim.Adam, lr=problem.lr)
+    runs = [fit(problem, adam, seed=7, steps=10).history for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_plot_writes_png(tmp_path):
+    torch.manual_seed(0)
+    problem = Heat(**SMALL)
+    model = problem.build(CPU, torch.float32)
+    path = tmp_path / "heat.png"
+    problem.plot(model, str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_defaults_follow_deepxde():
+    problem = Heat()
+    counts = (problem.n_interior, problem.n_boundary, problem.n_initial)
+    assert counts == (2540, 80, 160)
+    assert (problem.n_test_x, problem.n_test_t, problem.diffusivity) == (256, 201, 0.4)
+    assert problem.metric == "rel_l2" and problem.steps > 0 and problem.lr > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(n_interior=0), "n_interior must be a positive integer, got 0"),
+        (dict(n_boundary=2.5), "n_boundary must be a positive integer, got 2.5"),
+        (dict(width=True), "width must be a positive integer, got True"),
+        (dict(steps=-1), "steps must be a positive integer, got -1"),
+        (dict(n_test_x=1), "n_test_x must be an integer >= 2, got 1"),
+        (dict(resample_every=-5), "resample_every must be an integer >= 0, got -5"),
+        (dict(diffusivity=0.0), "diffusivity must be a positive finite number, got 0.0"),
+        (dict(lr=float("nan")), "lr must be a positive finite number, got nan"),
+        (dict(variant="square"), "variant must be one of ['multimode', 'sine'], got 'square'"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        Heat(**kwargs)
+    assert str(error.value) == message

@@ -1,0 +1,215 @@
+"""Neural ODE: true field scores ~0, nfe is counted, Adam learns, adjoint agrees, bad args fail."""
+
+import functools
+import math
+
+import pytest
+import torch
+import torchdiffeq
+from torch import nn
+from torchdiffeq import odeint_adjoint
+from torchdiffeq._impl.odeint import SOLVERS as TORCHDIFFEQ_SOLVERS
+
+from azure_sciml import NonFiniteLoss, fit
+from azure_sciml.problems.ode import SOLVERS, SYSTEMS, CountingField, NeuralODE
+
+CPU, F64 = torch.device("cpu"), torch.float64
+SMALL = dict(n_points=101, t_end=5.0, t_train=4.0, batch=8, hidden=16)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny problems run fastest on one thread (two threads on a busy 2-core box crawl)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class ScaledField(nn.Module):
+    """``scale`` times a field: scale 1 is the truth, anything else runs at the wrong speed."""
+
+    def __init__(self, field: nn.Module, scale: float):
+        super().__init__()
+        self.field, self.scale = field, scale
+
+    def forward(self, t, y):
+        return self.scale * self.field(t, y)
+
+
+def built(dtype=F64, seed=0, **kwargs):
+    torch.manual_seed(seed)
+    problem = NeuralODE(**kwargs)
+    model = problem.build(CPU, dtype)
+    return problem, model
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_true_field_scores_zero(system):
+    problem, _ = built(system=system, rtol=1e-10, atol=1e-12)
+    metrics = problem.evaluate(problem.true_field)
+    assert metrics["train_mse"] < 1e-12
+    assert metrics["extrap_mse"] < 1e-12
+    assert metrics["nfe"] > 0
+    assert float(problem.loss(problem.true_field)) < 1e-12
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_true_field_scores_near_zero_with_defaults_in_float32(system):
+    problem, _ = built(torch.float32, system=system)
+    metrics = problem.evaluate(problem.true_field)
+    assert metrics["train_mse"] < 1e-5 and metrics["extrap_mse"] < 1e-5
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_wrong_field_is_penalised(system):
+    problem, _ = built(system=system)
+    metrics = problem.evaluate(ScaledField(problem.true_field, 1.1))
+    assert metrics["extrap_mse"] > 1e-2
+    assert metrics["train_mse"] > 1e-3
+
+
+class Still(nn.Module):
+    """dy/dt = 0: the state stays at y0."""
+
+    def forward(self, t, y):
+        return torch.zeros_like(y)
+
+
+def test_metrics_split_the_grid_at_t_train():
+    problem, _ = built()
+    squared_error = (problem.y_true - problem.y_true[0]).pow(2).mean(dim=1)
+    metrics = problem.evaluate(Still())
+    assert metrics["train_mse"] == pytest.approx(float(squared_error[:800].mean()), rel=1e-12)
+    assert metrics["extrap_mse"] == pytest.approx(float(squared_error[800:].mean()), rel=1e-12)
+
+
+@pytest.mark.parametrize("solver, evals_per_step", [("euler", 1), ("midpoint", 2), ("rk4", 4)])
+def test_nfe_counts_every_field_evaluation(solver, evals_per_step):
+    problem, model = built(solver=solver, **SMALL)
+    assert problem.evaluate(model)["nfe"] == evals_per_step * (SMALL["n_points"] - 1)
+
+
+def test_counting_field_counts_and_passes_through():
+    problem, model = built(**SMALL)
+    counted = CountingField(model)
+    y = torch.randn(3, 2, dtype=F64)
+    torch.testing.assert_close(counted(torch.tensor(0.0), y), model(torch.tensor(0.0), y))
+    counted(torch.tensor(0.0), y)
+    assert counted.nfe == 2
+
+
+def test_data_split_and_windows_stay_in_training_part():
+    problem, _ = built()
+    assert (problem.n_points, problem.n_train) == (1000, 800)
+    last_train, first_extrap = problem.t[problem.n_train - 1 : problem.n_train + 1].tolist()
+    assert last_train <= problem.t_train < first_extrap
+    torch.testing.assert_close(problem.y_true[0], torch.tensor([2.0, 0.0], dtype=F64))
+    windows = problem._random_windows()
+    assert windows.shape == (problem.window, problem.batch, 2)
+    is_train_state = windows[:, :, None, :] == problem.y_true[None, None, : problem.n_train, :]
+    assert is_train_state.all(dim=-1).any(dim=-1).all()
+
+
+def test_same_seed_same_windows_and_weights():
+    (a, model_a), (b, model_b) = built(seed=5), built(seed=5)
+    c, model_c = built(seed=6)
+    windows = []
+    for problem, seed in [(a, 1), (b, 1), (c, 2)]:
+        torch.manual_seed(seed)
+        windows.append(problem._random_windows())
+    assert torch.equal(windows[0], windows[1])
+    assert not torch.equal(windows[0], windows[2])
+    assert torch.equal(model_a.net[0].weight, model_b.net[0].weight)
+    assert not torch.equal(model_a.net[0].weight, model_c.net[0].weight)
+
+
+@pytest.mark.parametrize("system", ["spiral", "pendulum"])
+def test_short_adam_run_reduces_loss(system):
+    problem = NeuralODE(system=system, **SMALL)
+    adam = functools.partial(torch.optim.Adam, lr=1e-2)
+    untrained = fit(problem, adam, seed=0, steps=1)
+    result = fit(problem, adam, seed=0, steps=150)
+    losses = [loss for _, loss in result.history]
+    assert result.status == "ok"
+    assert sum(losses[-10:]) < 0.2 * sum(losses[:10])
+    assert result.metrics["train_mse"] < 0.5 * untrained.metrics["train_mse"]
+
+
+def test_adjoint_gradient_matches_backprop():
+    grads = []
+    for adjoint in (False, True):
+        problem, model = built(adjoint=adjoint, rtol=1e-9, atol=1e-11, **SMALL)
+        problem.loss(model).backward()
+        grads.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
+    assert grads[0].abs().max() > 0
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-5, atol=1e-8)
+
+
+def test_adjoint_fit_runs_through_odeint_adjoint(monkeypatch):
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["method"])
+        return odeint_adjoint(*args, **kwargs)
+
+    monkeypatch.setattr(torchdiffeq, "odeint_adjoint", spy)
+    problem = NeuralODE(adjoint=True, **SMALL)
+    result = fit(problem, functools.partial(torch.optim.Adam, lr=1e-2), seed=0, steps=5)
+    assert calls == ["dopri5"] * 5
+    assert result.status == "ok" and result.n_loss_evals == 5
+    assert math.isfinite(result.metrics["extrap_mse"])
+
+
+class Explosive(nn.Module):
+    """dy/dt = 10 (1 + y^2): y = tan(10 t + c) blows up within t = pi / 10, inside every window."""
+
+    def forward(self, t, y):
+        return 10 * (1 + y**2)
+
+
+def test_failed_solve_is_nonfinite_in_loss_and_inf_in_evaluate():
+    problem, _ = built(**SMALL)
+    with pytest.raises(NonFiniteLoss, match="dopri5 solve failed"):
+        problem.loss(Explosive())
+    metrics = problem.evaluate(Explosive())
+    assert metrics["train_mse"] == metrics["extrap_mse"] == math.inf
+    assert metrics["nfe"] > 0
+
+
+def test_solver_names_are_torchdiffeq_methods():
+    assert set(SOLVERS) <= set(TORCHDIFFEQ_SOLVERS)
+
+
+def test_plot_writes_png(tmp_path):
+    problem, model = built(torch.float32, **SMALL)
+    path = tmp_path / "ode.png"
+    problem.plot(model, str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_defaults_follow_torchdiffeq_demo():
+    problem = NeuralODE()
+    assert (problem.system, problem.n_points, problem.t_end) == ("spiral", 1000, 25.0)
+    assert (problem.window, problem.batch, problem.hidden, problem.solver) == (10, 20, 50, "dopri5")
+    assert problem.metric == "extrap_mse" and problem.steps > 0 and problem.lr > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(system="duffing"), "system must be one of ['pendulum', 'spiral', 'vdp'], got 'duff"),
+        (dict(solver="rk45"), "solver must be one of ['dopri8', 'dopri5', "),
+        (dict(adjoint=1), "adjoint must be a bool, got 1"),
+        (dict(batch=0), "batch must be a positive integer, got 0"),
+        (dict(window=1), "window must be an integer >= 2, got 1"),
+        (dict(window=801), "window must be between 2 and the 800 training points, got 801"),
+        (dict(n_points=2), "n_points must be an integer >= 3, got 2"),
+        (dict(rtol=-1e-6), "rtol must be a positive finite number, got -1e-06"),
+        (dict(t_train=25.0), "t_train must be below t_end = 25.0, got 25.0"),
+    ],
+)
+def test_bad_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        NeuralODE(**kwargs)
+    assert str(error.value).startswith(message)
