@@ -104,8 +104,8 @@ def test_schedules():
     assert temperature(50, 2.0, 100) == 1.0
     assert temperature(100, 2.0, 100) == 0.0
     assert exploration_weight(0, 100) > 0.99
-    assert exploration_weight(50, 100) == pytest.approx(0.5)
-    assert exploration_weight(99, 100) < 0.01
+    assert exploration_weight(75, 100) == pytest.approx(0.5)
+    assert exploration_weight(99, 100) < 0.1
     assert exploration_weight(100, 100) == 0.0
     assert temperature(5, 1.0, 0) == exploration_weight(5, 0) == 0.0
 
@@ -453,7 +453,7 @@ def test_converges_on_quadratic(closure):
     target = torch.linspace(-2, 2, 10, dtype=torch.float64)
     w = nn.Parameter(torch.zeros(10, dtype=torch.float64))
     opt = Azure([w], lr=0.05, sa_steps=200, sa_interval=10, seed=0)
-    for _ in range(1500):
+    for _ in range(2500):
 
         def loss_fn():
             opt.zero_grad()
