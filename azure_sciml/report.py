@@ -5,11 +5,11 @@ quartiles, min and max of every quantity per problem and optimizer), ``compariso
 comparison with the baseline, Adam), ``runs.csv`` (one row per run) and ``convergence.png``.
 :class:`ReportCallback` runs it at the end of a multirun (``hydra.callbacks`` in ``config.yaml``).
 
-Honesty rules: every metric is lower-is-better and summarised by median and quartiles over seeds;
-runs are paired with the baseline by (problem, seed) and tested with the Wilcoxon signed-rank test
-(scipy) or else the exact sign test; diverged runs are scored at the weights they stopped at and
-flagged; failed runs and job dirs without a ``result.json`` (missing) are counted and listed,
-never averaged.
+Honesty rules: metrics are summarised by median and quartiles over seeds; the verdict pairs runs
+with the baseline by (problem, seed) on the headline metric (lower is better) and tests them with
+the Wilcoxon signed-rank test (scipy) or else the exact sign test; diverged runs are scored at the
+weights they stopped at and flagged; failed runs and job dirs without a ``result.json`` (missing)
+are counted and listed, never averaged.
 """
 
 from __future__ import annotations
@@ -345,7 +345,7 @@ def label(optimizer: str) -> str:
 
 def plot_convergence(groups: Mapping[str, Mapping[str, list[Run]]], path: Path) -> Path | None:
     """Loss against loss evaluations, one panel per problem: median and quartile band over seeds
-    per optimizer; log-y (symlog when a problem's loss goes non-positive)."""
+    per optimizer, log-y (a loss that goes non-positive, like an energy, is shifted to stay > 0)."""
     panels = {p: by_opt for p, by_opt in groups.items() if any(map(has_history, _flat(by_opt)))}
     if not panels:
         return None
@@ -365,24 +365,20 @@ def plot_convergence(groups: Mapping[str, Mapping[str, list[Run]]], path: Path) 
 
 def draw_panel(ax, problem: str, by_opt: Mapping[str, list[Run]]) -> None:
     runs = [run for run in _flat(by_opt) if has_history(run)]
-    positive = all(min(run["history"]["loss"]) > 0 for run in runs)
+    lowest = min(min(run["history"]["loss"]) for run in runs)
+    offset = 0.0 if lowest > 0 else lowest - 1e-6 * max(1.0, abs(lowest))
     grid = np.linspace(1, max(run["history"]["evals"][-1] for run in runs), CURVE_POINTS)
     for optimizer, opt_runs in by_opt.items():
-        curves = np.array([resample(run, grid, positive) for run in opt_runs if has_history(run)])
-        if curves.size == 0:
+        curves = [resample(run, grid, offset) for run in opt_runs if has_history(run)]
+        if not curves:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns after divergence
-            q1, median, q3 = np.nanpercentile(curves, [25, 50, 75], axis=0)
-        if positive:
-            q1, median, q3 = np.exp(q1), np.exp(median), np.exp(q3)
+            q1, median, q3 = np.exp(np.nanpercentile(np.array(curves), [25, 50, 75], axis=0))
         line = ax.plot(grid, median, label=f"{label(optimizer)} (n={len(curves)})")[0]
         ax.fill_between(grid, q1, q3, color=line.get_color(), alpha=0.25, linewidth=0)
-    if positive:
-        ax.set_yscale("log")
-    else:
-        ax.set_yscale("symlog", linthresh=_linthresh(runs))
-    ax.set(title=problem, xlabel="loss evaluations", ylabel="loss")
+    ylabel = "loss" if offset == 0 else f"loss − ({offset:.6g})"
+    ax.set(title=problem, xlabel="loss evaluations", ylabel=ylabel, yscale="log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
 
@@ -391,17 +387,12 @@ def has_history(run: Run) -> bool:
     return run["status"] in SCORED and bool((run.get("history") or {}).get("evals"))
 
 
-def resample(run: Run, grid: np.ndarray, log_scale: bool) -> np.ndarray:
-    """The run's loss on ``grid`` (log-linear interpolation); NaN past its last evaluation."""
+def resample(run: Run, grid: np.ndarray, offset: float) -> np.ndarray:
+    """log(loss - offset) of the run on ``grid`` (linear interpolation of the log); NaN past its
+    last evaluation."""
     evals = np.asarray(run["history"]["evals"], dtype=float)
-    loss = np.asarray(run["history"]["loss"], dtype=float)
-    values = np.log(loss) if log_scale else loss
-    return np.interp(grid, evals, values, left=np.nan, right=np.nan)
-
-
-def _linthresh(runs: Sequence[Run]) -> float:
-    scale = max(abs(v) for run in runs for v in run["history"]["loss"])
-    return max(scale * 1e-4, 1e-12)
+    log_loss = np.log(np.asarray(run["history"]["loss"], dtype=float) - offset)
+    return np.interp(grid, evals, log_loss, left=np.nan, right=np.nan)
 
 
 def _flat(by_opt: Mapping[str, list[Run]]) -> list[Run]:
@@ -446,7 +437,8 @@ def render_markdown(root, runs, groups, summary, comparisons, curves, baseline, 
         "",
         f"`{root}`: {len(runs)} runs — " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".",
         "",
-        "Every metric is lower-is-better; cells show the median [quartile 1, quartile 3] over "
+        "Each problem's headline metric is lower-is-better (other metrics as the problem defines "
+        "them, e.g. `r2`: higher is better). Cells show the median [quartile 1, quartile 3] over "
         "seeds. Diverged runs are scored at the weights they stopped at; failed and missing runs "
         "have no score and are listed at the end.",
         "",

@@ -52,12 +52,13 @@ def read_result(run_dir: Path) -> dict:
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """The console script in a subprocess that can import tests/user_problem.py."""
+    """The console script in a subprocess that can import tests/user_problem.py; one torch thread,
+    as the other pytest-xdist worker needs the other core."""
     path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
     return subprocess.run(
         ["azure-sciml", *args],
         cwd=cwd,
-        env={**os.environ, "PYTHONPATH": path},
+        env={**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"},
         capture_output=True,
         text=True,
         timeout=300,

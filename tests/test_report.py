@@ -187,7 +187,7 @@ def test_without_baseline_there_is_no_verdict(tmp_path):
     assert "No Adam runs to pair with, so no verdict." in text
 
 
-def test_negative_losses_get_a_symlog_panel(tmp_path):
+def test_negative_losses_are_shifted_onto_the_log_axis(tmp_path):
     run_dir = write_run(tmp_path, "lj", problem="energy", value=0.3)
     data = json.loads((run_dir / "result.json").read_text())
     data["history"]["loss"] = [-10.0 - math.log(e) for e in data["history"]["evals"]]
