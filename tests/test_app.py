@@ -3,6 +3,7 @@ before training, runs write a complete result.json, sweeps (basic and submitit l
 report, and a user's own problem class joins from the command line."""
 
 import csv
+import inspect
 import json
 import math
 import os
@@ -15,6 +16,7 @@ import torch
 from hydra import compose, initialize_config_module
 from hydra.errors import MissingConfigException
 from hydra.types import RunMode
+from hydra.utils import get_class
 from omegaconf import OmegaConf, open_dict
 
 import azure_sciml.conf
@@ -47,6 +49,12 @@ def run_app(out_dir: Path, *overrides: str, reraise: bool = True) -> float:
     return app.run(cfg, out_dir, choices, task_overrides, reraise=reraise)
 
 
+def constructor_arguments(target: str) -> dict:
+    """Keyword arguments of a ``_target_`` and their defaults."""
+    parameters = inspect.signature(get_class(target)).parameters.values()
+    return {p.name: p.default for p in parameters if p.kind is not p.VAR_KEYWORD}
+
+
 def read_result(run_dir: Path) -> dict:
     return json.loads((run_dir / "result.json").read_text())
 
@@ -74,7 +82,7 @@ def test_every_problem_config_instantiates(name):
     problem, make_optimizer = app.setup(cfg)
     assert isinstance(problem, Problem)
     assert problem.steps == 20  # problem.steps shrinks any run
-    assert problem.lr == cfg.problem.lr > 0
+    assert problem.lr > 0 and cfg.problem.lr in (problem.lr, None)  # null: the problem's own
     assert make_optimizer([torch.zeros(1, requires_grad=True)]).defaults["lr"] == problem.lr
 
 
@@ -86,6 +94,21 @@ def test_every_optimizer_config_trains(name, tmp_path):
     assert result["n_loss_evals"] >= 8 and math.isfinite(headline)
     assert result["config"]["optimizer"]["lr"] == 0.01  # every optimizer gets the problem's lr
     assert (result["optimizer_stats"] is not None) == (name == "azure")  # Azure.stats()
+
+
+@pytest.mark.parametrize("group_name", [f"problem={n}" for n in config_names("problem")])
+def test_problem_configs_show_every_constructor_argument(group_name):
+    node = compose_config(group_name).problem
+    assert set(node) - {"_target_"} == set(constructor_arguments(node._target_))
+
+
+def test_azure_config_holds_the_optimizer_defaults():
+    node = compose_config("optimizer=azure").optimizer
+    defaults = constructor_arguments(node._target_)
+    assert set(node) - {"_target_", "_partial_"} == set(defaults) - {"params"}
+    for key in set(defaults) - {"params", "lr"}:  # lr comes from the problem
+        expected = defaults[key]
+        assert node[key] == (list(expected) if isinstance(expected, tuple) else expected), key
 
 
 @pytest.mark.parametrize("name", config_names("experiment"))
