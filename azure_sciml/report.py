@@ -38,6 +38,7 @@ BASELINE = "adam"
 ALPHA = 0.05
 SCORED = ("ok", "diverged")  # statuses whose runs have metrics
 COST_KEYS = ("final_loss", "n_loss_evals", "n_grad_evals", "wall_time_s")
+SHARED_KEYS = ("problem", "dtype", "clip_grad_norm")  # config every optimizer must share
 RATE_WORDS = re.compile(r"success|recover|solved|found")  # 0/1 metrics shown as rates
 LABELS = {"azure": "Azure", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "lbfgs": "L-BFGS"}
 CURVE_POINTS = 200
@@ -46,7 +47,10 @@ Run = dict[str, Any]  # a result.json record plus "dir" (relative to the report 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="azure-sciml-report", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="azure-sciml-report",
+        description="Aggregate every result.json below DIR into report.md, CSVs and figures.",
+    )
     parser.add_argument("dir", type=Path, help="a run dir or a sweep dir (searched recursively)")
     parser.add_argument("--baseline", default=BASELINE, help="optimizer the others are paired with")
     parser.add_argument("--alpha", type=float, default=ALPHA, help="significance level")
@@ -265,13 +269,16 @@ def compare_all(
 
 
 def paired_values(runs: list[Run], baseline_runs: list[Run], metric: str) -> np.ndarray:
-    """(n, 2) array: the metric of ``runs`` and of the baseline, for seeds both have scored."""
-    base = {run["seed"]: quantity(run, metric) for run in scored(baseline_runs)}
-    pairs = [
-        (quantity(run, metric), base[run["seed"]]) for run in scored(runs) if run["seed"] in base
-    ]
+    """(n, 2) array: the metric of ``runs`` and of the baseline, for seeds both have scored (one
+    run per seed and side: the last one found)."""
+    mine, base = metric_by_seed(runs, metric), metric_by_seed(baseline_runs, metric)
+    pairs = [(mine[seed], base[seed]) for seed in sorted(mine.keys() & base.keys(), key=str)]
     pairs = [pair for pair in pairs if not any(map(math.isnan, pair))]
     return np.array(pairs, dtype=float).reshape(-1, 2)
+
+
+def metric_by_seed(runs: list[Run], metric: str) -> dict[Any, float]:
+    return {run["seed"]: quantity(run, metric) for run in scored(runs)}
 
 
 def compare(
@@ -492,6 +499,8 @@ def problem_section(problem: str, by_opt: Mapping[str, list[Run]], stats: Mappin
     runs = _flat(by_opt)
     names = metric_names(runs)
     lines = [f"## {problem}", "", f"Headline metric: `{headline(runs)}`.", ""]
+    for note in consistency_notes(by_opt):
+        lines += [f"**Warning:** {note}.", ""]
     header = ["optimizer", "scored runs", *[f"`{n}`" for n in names], "loss evals", "grad evals",
               "wall s"]  # fmt: skip
     rows = []
@@ -502,6 +511,25 @@ def problem_section(problem: str, by_opt: Mapping[str, list[Run]], stats: Mappin
         rows.append([label(optimizer), run_counts(opt_runs), *cells, *costs])
     lines += md_table(header, rows)
     return lines + text_metric_table(by_opt) + figure_table(by_opt)
+
+
+def consistency_notes(by_opt: Mapping[str, list[Run]]) -> list[str]:
+    """What would make the comparison unfair: settings that differ, seeds run twice."""
+    runs = [run for run in _flat(by_opt) if run.get("config")]
+    notes = [
+        f"runs differ in `{key}` ({n} variants), so the optimizers did not face the same task"
+        for key in SHARED_KEYS
+        if (n := len({json.dumps(run["config"].get(key), sort_keys=True) for run in runs})) > 1
+    ]
+    for optimizer, opt_runs in by_opt.items():
+        seeds = [run.get("seed") for run in opt_runs]
+        repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1}, key=str)
+        if repeated:
+            notes.append(
+                f"{label(optimizer)} ran seed(s) {repeated} more than once: every run is in the "
+                "statistics, the last one found in the pairing"
+            )
+    return notes
 
 
 def text_metric_table(by_opt: Mapping[str, list[Run]]) -> list[str]:

@@ -174,6 +174,17 @@ def test_infinite_scores_count_against_the_run(tmp_path):
     assert "| Azure | 6/6 | 0.35 [0.225, inf] |" in text  # inf is not silently dropped
 
 
+def test_unfair_comparisons_are_flagged(tmp_path):
+    write_sweep(tmp_path, [0.1, 0.2], [1.0, 1.0])
+    config = {"problem": {"steps": 20}, "dtype": "float32"}
+    write_run(tmp_path, "again", seed=1, value=5.0, config=config)
+    write_run(tmp_path, "other", optimizer="adam", seed=2, config={**config, "dtype": "float64"})
+    text = report.write_report(tmp_path).read_text()
+    assert "**Warning:** runs differ in `dtype` (2 variants)" in text
+    assert "**Warning:** Azure ran seed(s) [1] more than once" in text
+    assert comparison_rows(tmp_path)["heat"]["n_pairs"] == "2"  # one pair per seed
+
+
 def test_unreadable_result_counts_as_failed(tmp_path):
     write_sweep(tmp_path, azure_values=[0.1], adam_values=[1.0])
     (tmp_path / "heat_adam_0" / "result.json").write_text("{not json")
