@@ -9,6 +9,7 @@ import math
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -275,6 +276,46 @@ def test_user_problem_config_joins_through_the_searchpath(tmp_path):
 
 
 # ---------------------------------------------------------------- command line
+
+
+WITHOUT_EXTRAS = """
+import sys, hydra_plugins
+hydra_plugins.__path__ = [sys.argv.pop(1)]  # Hydra finds only the plugins in this dir
+from hydra import compose, initialize_config_module
+with initialize_config_module("azure_sciml.conf", version_base="1.3"):
+    for choice in ("experiment=compare", "experiment=tune_azure", "hydra/launcher=slurm"):
+        try:
+            compose("config", [choice], return_hydra_config=True)
+            print("composes:", choice)
+        except Exception:
+            print("fails:", choice)
+from azure_sciml.app import main
+main()
+"""
+
+
+def test_optuna_and_submitit_are_optional(tmp_path):
+    """Without the extras only their choices fail; runs and the joblib sweep still work."""
+    import hydra_plugins.hydra_joblib_launcher as joblib_plugin
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "hydra_joblib_launcher").symlink_to(Path(joblib_plugin.__file__).parent)
+    args = [*USER_PROBLEM, "+problem.steps=5", f"hydra.run.dir={tmp_path / 'run'}", *QUIET]
+    out = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EXTRAS, str(tmp_path / "plugins"), *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(TESTS_DIR), "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == [
+        "composes: experiment=compare",
+        "fails: experiment=tune_azure",
+        "fails: hydra/launcher=slurm",
+    ]
+    assert read_result(tmp_path / "run")["status"] == "ok"
 
 
 def test_compare_sweep_writes_results_and_report(tmp_path):
