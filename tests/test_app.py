@@ -1,6 +1,6 @@
 """The Hydra app: every config composes and instantiates, bad values fail with their key named
 before training, runs write a complete result.json, sweeps (basic and submitit launchers) end in a
-report, and a user's own problem class joins from the command line."""
+report, a user's own problem class joins, and the Optuna and submitit plugins stay optional."""
 
 import csv
 import inspect
