@@ -13,7 +13,7 @@ from torch.optim import Optimizer
 
 _GLOBAL = "azure"  # key of the optimizer-wide state in ``self.state`` (saved by ``state_dict``)
 _BLEND_SHARPNESS = 10.0  # sigmoid slope of the hand-over, in units of the SA phase
-_BLEND_CENTRE = 0.75  # fraction of the SA phase at which exploration is half handed over
+_BLEND_CENTRE = 0.5  # fraction of the SA phase at which exploration is half handed over
 _COUNTERS = ("n_loss_evals", "n_proposals", "n_accepted", "n_rejected", "n_nonfinite", "n_spikes")
 
 
@@ -61,7 +61,7 @@ class Azure(Optimizer):
                 θ ← θ - γ/(1-β1^t) · m / (sqrt(v/(1-β2^t)) + ε)
             if k < S - K and no proposal is pending:            (propose every K steps)
                 d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I) from the optimizer's own generator
-                θ ← θ + w(k) · σ · c · γ · K · d,   w(k) = 1 / (1 + exp(10 (k/S - 3/4)))
+                θ ← θ + w(k) · σ · c · γ · K · d,   w(k) = 1 / (1 + exp(10 (k/S - 1/2)))
                 m, v, t ← 0                        (the proposal descends with a fresh Adam)
             at k = S: θ ← best (fresh Adam) if L_best < L_anchor; SA buffers are freed
 
@@ -88,11 +88,11 @@ class Azure(Optimizer):
         lr: learning rate (default 1e-3).
         betas, eps, weight_decay: as in ``torch.optim.Adam`` (L2 penalty added to the gradient).
         T0: initial relative temperature of the Metropolis test (default 0.05).
-        sigma: proposal scale, in units of ``lr * sa_interval`` (default 0.25).
+        sigma: proposal scale, in units of ``lr * sa_interval`` (default 0.8).
         sa_steps: length of the annealing phase in steps; 0 turns SA off (default 1000).
         sa_momentum: correlation of successive proposals, ``d ← μ d + sqrt(1-μ²) ξ`` (default 0:
             measured, correlated proposals explored less on Rastrigin-20).
-        sa_interval: Adam steps between a proposal and its Metropolis judgement (default 100).
+        sa_interval: Adam steps between a proposal and its Metropolis judgement (default 20).
         target_accept: acceptance rate the proposal scale adapts towards; ``None`` (default)
             keeps it fixed (measured: adapting collapsed the scale, since a proposal too small to
             leave its basin descends back and is accepted).
@@ -118,10 +118,10 @@ class Azure(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         T0: float = 0.05,
-        sigma: float = 0.25,
+        sigma: float = 0.8,
         sa_steps: int = 1000,
         sa_momentum: float = 0.0,
-        sa_interval: int = 100,
+        sa_interval: int = 20,
         target_accept: float | None = None,
         spike_factor: float | None = None,
         max_grad_norm: float | None = None,
