@@ -27,12 +27,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
+import azure_sciml.conf  # noqa: F401  (registers the configs' resolvers)
 from azure_sciml.report import RESULT_FILE, problem_name
 from azure_sciml.train import FitResult, OptimizerFactory, Problem, fit
 
 log = logging.getLogger(__name__)
 
 FIGURE_FILE = "solution.png"
+CHECKPOINT_FILE = "checkpoint.pt"
 MAX_HISTORY_POINTS = 500
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 LR_FROM_PROBLEM = "${problem.lr}"
@@ -68,7 +70,15 @@ def run(
     overrides: Sequence[str] = (),
     reraise: bool = True,
 ) -> float:
-    """Train as ``cfg`` says, write ``out_dir/result.json``; return the headline metric."""
+    """Train as ``cfg`` says, write ``out_dir/result.json``; return the headline metric.
+
+    With ``resume``, a run dir that already holds a complete result is skipped (a relaunched sweep
+    recomputes nothing that finished) and a checkpoint left by an interrupted run is resumed.
+    """
+    done = completed_result(out_dir) if cfg.resume else None
+    if done is not None:
+        log.info("%s already holds a complete result: skipped (resume=true)", out_dir)
+        return headline_value(done)
     problem, make_optimizer = setup(cfg)
     record = {
         "problem": problem_name(choices.get("problem"), cfg.problem._target_, overrides),
@@ -89,15 +99,37 @@ def run(
         log.exception("run failed; recorded as status=failed in %s", out_dir / RESULT_FILE)
         return math.inf
     write_json_atomic(out_dir / RESULT_FILE, record)
-    value = float(record["metrics"].get(problem.metric, math.nan))
+    (out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+    value = headline_value(record)
     log.info("%s=%.4g status=%s (%s)", problem.metric, value, record["status"], out_dir)
-    return value if math.isfinite(value) else math.inf  # Optuna minimises the return value
+    return value
+
+
+def headline_value(record: Mapping[str, Any]) -> float:
+    """The headline metric of a result record; inf when missing or not finite (Optuna minimises)."""
+    value = float(record.get("metrics", {}).get(record.get("headline_metric"), math.nan))
+    return value if math.isfinite(value) else math.inf
+
+
+def completed_result(out_dir: Path) -> dict[str, Any] | None:
+    """The record in ``out_dir/result.json`` if that run finished (ok or diverged), else None.
+    A corrupt file is reported and the run is done again."""
+    path = out_dir / RESULT_FILE
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        log.warning("%s is corrupt (%s): running again", path, err)
+        return None
+    return record if record.get("status") in ("ok", "diverged") else None
 
 
 def train(
     cfg: DictConfig, problem: Problem, make_optimizer: OptimizerFactory, out_dir: Path
 ) -> dict[str, Any]:
     """``fit()`` as the config says; returns the result's JSON fields (and the figure's name)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     result = fit(
         problem,
         make_optimizer,
@@ -106,6 +138,9 @@ def train(
         dtype=getattr(torch, cfg.dtype),
         clip_grad_norm=cfg.clip_grad_norm,
         progress=cfg.progress,
+        checkpoint=out_dir / CHECKPOINT_FILE if cfg.checkpoint_every else None,
+        checkpoint_every=cfg.checkpoint_every,
+        resume=cfg.resume,
     )
     fields = result_fields(result)
     if cfg.save_plot:
@@ -134,6 +169,11 @@ def check_run_keys(cfg: DictConfig) -> None:
         raise ConfigError(f"seed={cfg.seed!r}: must be an integer")
     if cfg.dtype not in DTYPES:
         raise ConfigError(f"dtype={cfg.dtype!r}: must be one of {', '.join(DTYPES)}")
+    every = cfg.checkpoint_every
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ConfigError(f"checkpoint_every={every!r}: must be an integer >= 0 (0: none)")
+    if not isinstance(cfg.resume, bool):
+        raise ConfigError(f"resume={cfg.resume!r}: must be true or false")
     clip = cfg.clip_grad_norm
     if clip is not None and not (isinstance(clip, int | float) and clip > 0):
         raise ConfigError(f"clip_grad_norm={clip!r}: must be null or a positive number")

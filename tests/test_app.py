@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,7 @@ def test_azure_config_holds_the_optimizer_defaults():
     node = compose_config("optimizer=azure").optimizer
     defaults = constructor_arguments(node._target_)
     assert set(node) - {"_target_", "_partial_"} == set(defaults) - {"params"}
-    for key in set(defaults) - {"params", "lr"}:  # lr comes from the problem
+    for key in set(defaults) - {"params", "lr", "sa_steps"}:  # both follow the problem
         expected = defaults[key]
         assert node[key] == (list(expected) if isinstance(expected, tuple) else expected), key
 
@@ -121,10 +122,10 @@ def test_every_experiment_composes_as_a_multirun(name):
     assert cfg.hydra.sweeper.params
 
 
-def test_compare_is_every_problem_by_azure_and_adam_by_five_seeds():
+def test_compare_is_the_four_problems_by_azure_and_adam_by_five_seeds():
     cfg = compose_config("experiment=compare", hydra_node=True)
     assert dict(cfg.hydra.sweeper.params) == {
-        "problem": "glob(*)",
+        "problem": "heat,ode,symreg,energy",
         "optimizer": "azure,adam",
         "seed": "range(5)",
     }
@@ -363,3 +364,59 @@ def test_submitit_local_launcher_runs_a_sweep(tmp_path):
     assert out.returncode == 0, out.stderr
     assert len(list(sweep_dir.rglob("result.json"))) == 2
     assert "| Azure | 2/2 | 0." in (sweep_dir / "report.md").read_text()
+
+
+# ---------------------------------------------------------------- interruption and resume
+
+
+def test_complete_run_is_skipped_and_corrupt_result_rerun(tmp_path):
+    overrides = [*USER_PROBLEM, "+problem.steps=40", *QUIET]
+    first = run_app(tmp_path, *overrides)
+    stamp = (tmp_path / "result.json").stat().st_mtime_ns
+    assert run_app(tmp_path, *overrides) == first
+    assert (tmp_path / "result.json").stat().st_mtime_ns == stamp  # nothing recomputed
+    (tmp_path / "result.json").write_text('{"status": "ok", "metr')  # truncated by a crash
+    assert run_app(tmp_path, *overrides) == first  # run again, same seed, same answer
+    assert read_result(tmp_path)["status"] == "ok"
+
+
+def test_checkpoint_left_by_an_interrupted_run_is_resumed(tmp_path, monkeypatch):
+    overrides = [*USER_PROBLEM, "+problem.steps=60", "checkpoint_every=10", *QUIET]
+    reference = run_app(tmp_path / "reference", *overrides)
+    real_fit = app.fit
+
+    def interrupted_fit(*args, **kwargs):  # the job dies after 30 evaluations
+        real_fit(*args, **{**kwargs, "steps": 30})
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app, "fit", interrupted_fit)
+    with pytest.raises(KeyboardInterrupt):
+        run_app(tmp_path / "run", *overrides)
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
+    monkeypatch.setattr(app, "fit", real_fit)
+    assert run_app(tmp_path / "run", *overrides) == reference
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_killed_sweep_relaunched_completes_without_recomputing(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", *USER_PROBLEM, "+problem.steps=3000", "seed=0,1,2,3", "optimizer=adam",
+            f"hydra.sweep.dir={sweep_dir}", *QUIET]
+    path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(["azure-sciml", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(sweep_dir.rglob("result.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL, mid-sweep
+    proc.wait()
+    finished = {p: p.stat().st_mtime_ns for p in sweep_dir.rglob("result.json")}
+    assert 1 <= len(finished) < 4
+    out = cli(*args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    results = sorted(sweep_dir.rglob("result.json"))
+    assert len(results) == 4
+    assert all(p.stat().st_mtime_ns == stamp for p, stamp in finished.items())
+    assert {json.loads(p.read_text())["seed"] for p in results} == {0, 1, 2, 3}
+    assert "0 failed, 0 missing" in (sweep_dir / "report.md").read_text()
