@@ -75,11 +75,11 @@ def run(
     With ``resume``, a run dir that already holds a complete result is skipped (a relaunched sweep
     recomputes nothing that finished) and a checkpoint left by an interrupted run is resumed.
     """
-    done = completed_result(out_dir) if cfg.resume else None
+    problem, make_optimizer = setup(cfg)
+    done = completed_result(out_dir, cfg) if cfg.resume else None
     if done is not None:
         log.info("%s already holds a complete result: skipped (resume=true)", out_dir)
         return headline_value(done)
-    problem, make_optimizer = setup(cfg)
     record = {
         "problem": problem_name(choices.get("problem"), cfg.problem._target_, overrides),
         "optimizer": choices.get("optimizer"),
@@ -111,9 +111,9 @@ def headline_value(record: Mapping[str, Any]) -> float:
     return value if math.isfinite(value) else math.inf
 
 
-def completed_result(out_dir: Path) -> dict[str, Any] | None:
-    """The record in ``out_dir/result.json`` if that run finished (ok or diverged), else None.
-    A corrupt file is reported and the run is done again."""
+def completed_result(out_dir: Path, cfg: DictConfig) -> dict[str, Any] | None:
+    """The record in ``out_dir/result.json`` if that run finished (ok or diverged) with this very
+    config, else None. A corrupt file or another config's result is reported and run again."""
     path = out_dir / RESULT_FILE
     if not path.exists():
         return None
@@ -121,6 +121,9 @@ def completed_result(out_dir: Path) -> dict[str, Any] | None:
         record = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         log.warning("%s is corrupt (%s): running again", path, err)
+        return None
+    if record.get("config") != OmegaConf.to_container(cfg, resolve=True):
+        log.warning("%s holds a run with another config: running again", path)
         return None
     return record if record.get("status") in ("ok", "diverged") else None
 

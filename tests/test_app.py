@@ -375,6 +375,8 @@ def test_complete_run_is_skipped_and_corrupt_result_rerun(tmp_path):
     stamp = (tmp_path / "result.json").stat().st_mtime_ns
     assert run_app(tmp_path, *overrides) == first
     assert (tmp_path / "result.json").stat().st_mtime_ns == stamp  # nothing recomputed
+    assert run_app(tmp_path, *overrides, "seed=1") != first  # another config is not skipped
+    assert read_result(tmp_path)["seed"] == 1
     (tmp_path / "result.json").write_text('{"status": "ok", "metr')  # truncated by a crash
     assert run_app(tmp_path, *overrides) == first  # run again, same seed, same answer
     assert read_result(tmp_path)["status"] == "ok"
