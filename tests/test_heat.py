@@ -14,15 +14,6 @@ CPU, F64 = torch.device("cpu"), torch.float64
 SMALL = dict(n_interior=200, n_boundary=20, n_initial=40, n_test_x=33, n_test_t=21)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny problems run fastest on one thread (two threads on a busy 2-core box crawl)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class ExactSolution(nn.Module):
     """u(x, t) from the problem's closed form, plus optionally eps * x (1 - x) t and a constant."""
 

@@ -17,15 +17,6 @@ CPU, F64 = torch.device("cpu"), torch.float64
 SMALL = dict(n_points=101, t_end=5.0, t_train=4.0, batch=8, hidden=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny problems run fastest on one thread (two threads on a busy 2-core box crawl)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class ScaledField(nn.Module):
     """``scale`` times a field: scale 1 is the truth, anything else runs at the wrong speed."""
 
