@@ -1,0 +1,125 @@
+"""Whole training runs: loss evaluations per second of Azure and Adam on every problem.
+
+    python benchmarks/run_speed.py                  # CUDA when present, else CPU
+    python benchmarks/run_speed.py --device cpu --steps 500 --repeats 3
+    python benchmarks/run_speed.py --smoke          # a few evaluations per problem
+
+Each run is ``azure_sciml.fit(problem, optimizer, steps=--steps, seed=0)`` on a fresh instance of a
+problem of ``azure_sciml.problems.ALL`` (default settings; learning rate: the problem's ``lr``
+attribute, else 1e-3); evaluations per second = loss evaluations / ``FitResult.wall_time_s`` (the
+training loop only: building the problem and the final evaluation are not timed). Optimizers:
+Adam (torch's default implementation for the device), Adam ``fused=True``, Azure and Azure
+``fused=True`` (CPU only), with default hyperparameters, so Azure (``sa_steps=1000``) anneals, with
+its Metropolis test, for the first 1000 steps. The figure is the median over ``--repeats`` runs, the
+optimizers alternating run by run. A problem whose module is missing is skipped, and the script
+says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from functools import partial
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    command,
+    discover_problems,
+    machine,
+    median,
+    resolve_device,
+    table,
+)
+
+from azure_sciml import Azure, fit  # noqa: E402
+
+RATIOS = [("Azure", "Adam"), ("Azure fused", "Adam fused")]
+
+
+def optimizers(lr: float, device: torch.device, smoke: bool = False) -> dict:
+    out = {"Adam": partial(torch.optim.Adam, lr=lr), "Azure": partial(Azure, lr=lr)}
+    if smoke:
+        return out
+    out["Adam fused"] = partial(torch.optim.Adam, lr=lr, fused=True)
+    if device.type == "cpu":  # Azure(fused=True) is CPU-only for now
+        out["Azure fused"] = partial(Azure, lr=lr, fused=True)
+    return out
+
+
+def run_problem(cls: type, steps: int, repeats: int, device: torch.device, smoke: bool = False):
+    """(parameter count, {optimizer: median evaluations per second}, statuses)."""
+    lr = getattr(cls(), "lr", None) or 1e-3
+    opts = optimizers(lr, device, smoke)
+    rates: dict[str, list[float]] = {name: [] for name in opts}
+    statuses: set[str] = set()
+    n_params = 0
+    names = list(opts)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            result = fit(cls(), opts[name], steps=steps, seed=0, device=device)
+            print(f"  {cls.__name__} {name}: {result.n_loss_evals / result.wall_time_s:.1f} "
+                  f"evals/s", file=sys.stderr, flush=True)
+            n_params = sum(p.numel() for p in result.model.parameters())
+            rates[name].append(result.n_loss_evals / result.wall_time_s)
+            if result.status != "ok":
+                statuses.add(f"{name}: {result.status}")
+    return n_params, {name: median(v) for name, v in rates.items()}, statuses
+
+
+def parse(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when present)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="a few evaluations, one run each, Adam and Azure only")
+    ap.add_argument("--steps", type=int, default=None, help="loss evaluations per run (500)")
+    ap.add_argument("--repeats", type=int, default=None, help="runs per optimizer (3)")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--problems", default=None, help="comma-separated class names (default: all)")
+    args = ap.parse_args(argv)
+    args.steps = args.steps or (4 if args.smoke else 500)
+    args.repeats = args.repeats or (1 if args.smoke else 3)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    classes, notes = discover_problems()
+    if args.problems:
+        wanted = set(args.problems.split(","))
+        classes = [c for c in classes if c.__name__ in wanted]
+    print(f"# Azure vs Adam: loss evaluations per second of whole fit() runs "
+          f"({'smoke, ' if args.smoke else ''}{args.steps} evaluations, "
+          f"median of {args.repeats} runs)")
+    print(f"# {machine(device)}")
+    print(f"# command: {command('run_speed.py', argv)}")
+    print(f"# problems: {', '.join(c.__name__ for c in classes) or 'none'}")
+    rows, names = [], []
+    for cls in classes:
+        try:
+            n, rates, statuses = run_problem(cls, args.steps, args.repeats, device, args.smoke)
+        except Exception as err:
+            notes.append(f"skipped {cls.__name__}: {type(err).__name__}: {err}")
+            continue
+        names = list(rates)
+        notes += [f"{cls.__name__} {s}" for s in sorted(statuses)]
+        ratios = [(a, b) for a, b in RATIOS if a in rates and b in rates]
+        rows.append([cls.__name__, f"{n:,}", *(f"{rates[k]:.1f}" for k in names),
+                     *(f"{rates[a] / rates[b]:.2f}" for a, b in ratios)])
+    if rows:
+        print()
+        print("Evaluations per second (higher is faster); ratios are speed ratios (> 1: faster):")
+        print()
+        print(table(["problem", "params", *names, *(f"{a} / {b}" for a, b in ratios)], rows))
+    for note in notes:
+        print(f"\nnote: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

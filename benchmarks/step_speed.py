@@ -1,0 +1,252 @@
+"""Time one ``step()`` of Azure against torch.optim.Adam, gradients pre-filled.
+
+    python benchmarks/step_speed.py                 # CUDA when present, else CPU
+    python benchmarks/step_speed.py --device cpu --threads 2
+    python benchmarks/step_speed.py --smoke         # tiny sizes, a few seconds
+
+Parameter sets: 10 x 1M, 200 x 1k and 4 x 25M float32 tensors, plus the problems' models (heat PINN
+MLP 2-20-20-20-1, ODE MLP 2-50-2) when their modules import. Optimizers: Adam single-tensor
+(``foreach=False``), multi-tensor (``foreach=True``) and fused (``fused=True``); Azure during its
+simulated-annealing phase (no closure: the annealed proposals are added unconditionally) and after
+it, each with its default Adam path and with ``fused=True`` (CPU only).
+
+Method: every optimizer of a row steps the same parameters (each keeps its own state), in the same
+process. A timed block is ``--interval`` consecutive steps (default: Azure's default
+``sa_interval``), and Azure's ``sa_interval`` is set to that number, so a block of its SA phase
+holds exactly one annealing proposal: its cost is amortised as in training. ms/step = block time /
+``--interval``; the figure is the median over ``--repeats`` blocks, the optimizers alternating
+block by block (order reversed every other round). One warm-up block each first (which also takes
+the "after SA" optimizers past their SA phase). On CUDA the device is synchronised before and after
+every block. GB/s: 28 bytes per float32 parameter and step for Adam (read p, g, m, v; write p, m,
+v), plus 8 bytes per extra buffer read and written for Azure's SA phase (direction and noise, once
+per proposal: 16 / interval bytes per parameter and step).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import inspect
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    command,
+    discover_problems,
+    machine,
+    median,
+    resolve_device,
+    sync,
+    table,
+)
+
+from azure_sciml import Azure  # noqa: E402
+
+SA_INTERVAL = inspect.signature(Azure).parameters["sa_interval"].default
+SHAPES = [(10, 1_000_000), (200, 1_000), (4, 25_000_000)]
+SMOKE_SHAPES = [(10, 1_000), (200, 10), (4, 2_500)]
+MODELS = [("heat", "Heat", "heat MLP 2-20-20-20-1"), ("ode", "NeuralODE", "ODE MLP 2-50-2")]
+ADAM = ["Adam single", "Adam foreach", "Adam fused"]
+RATIOS = [
+    ("Azure SA", "Adam foreach"),
+    ("Azure", "Adam foreach"),
+    ("Azure fused SA", "Adam fused"),
+    ("Azure fused", "Adam fused"),
+]
+
+
+def size_label(n: int) -> str:
+    for unit, scale in (("M", 1_000_000), ("k", 1_000)):
+        if n >= scale and n % (scale // 10) == 0:
+            return f"{n / scale:g}{unit}"
+    return str(n)
+
+
+def shape_label(count: int, size: int) -> str:
+    return f"{count}x{size_label(size)}"
+
+
+def synthetic(count: int, size: int, device: torch.device, seed: int = 0) -> list[torch.Tensor]:
+    gen = torch.Generator(device=device).manual_seed(seed)
+    params = []
+    for _ in range(count):
+        p = torch.randn(size, generator=gen, device=device).requires_grad_()
+        p.grad = torch.randn(size, generator=gen, device=device)
+        params.append(p)
+    return params
+
+
+def model_params(device: torch.device) -> tuple[list[tuple[str, list[torch.Tensor]]], list[str]]:
+    """The problems' real models, with random gradients; notes say what was skipped."""
+    classes, notes = discover_problems()
+    by_name = {cls.__name__: cls for cls in classes}
+    rows = []
+    for _, cls_name, label in MODELS:
+        cls = by_name.get(cls_name)
+        if cls is None:
+            notes.append(f"skipped row '{label}': problem {cls_name} not available")
+            continue
+        torch.manual_seed(0)
+        try:
+            model = cls().build(device, torch.float32)
+        except Exception as err:
+            notes.append(f"skipped row '{label}': {cls_name}.build failed ({err})")
+            continue
+        params = [p for p in model.parameters() if p.requires_grad]
+        for p in params:
+            p.grad = torch.randn_like(p)
+        rows.append((label, params))
+    return rows, notes
+
+
+def variants(interval: int, device: torch.device, baseline: type | None) -> dict:
+    """name -> (factory, azure phase) where phase is None (Adam), "sa" or "after"."""
+    sa = dict(sa_steps=10**9, sa_interval=interval, seed=0)  # never leaves the SA phase
+    after = dict(sa_steps=interval, sa_interval=interval, seed=0)  # done within the warm-up
+    out = {
+        "Adam single": (lambda ps: torch.optim.Adam(ps, foreach=False), None),
+        "Adam foreach": (lambda ps: torch.optim.Adam(ps, foreach=True), None),
+        "Adam fused": (lambda ps: torch.optim.Adam(ps, fused=True), None),
+        "Azure SA": (lambda ps: Azure(ps, **sa), "sa"),
+        "Azure": (lambda ps: Azure(ps, **after), "after"),
+    }
+    if device.type == "cpu":  # Azure(fused=True) is CPU-only for now
+        out["Azure fused SA"] = (lambda ps: Azure(ps, fused=True, **sa), "sa")
+        out["Azure fused"] = (lambda ps: Azure(ps, fused=True, **after), "after")
+    if baseline is not None:
+        out["baseline SA"] = (lambda ps: baseline(ps, **sa), "sa")
+        out["baseline"] = (lambda ps: baseline(ps, **after), "after")
+    return out
+
+
+def time_row(params, interval, repeats, device, baseline, only=None) -> dict[str, float]:
+    """Median ms/step of every optimizer (or those named in ``only``) on ``params``."""
+    opts = {}
+    for name, (factory, phase) in variants(interval, device, baseline).items():
+        if only and name not in only:
+            continue
+        opt = factory(params)
+        _block(opt, interval, device)  # warm-up; the "after" optimizers finish their SA phase
+        if phase == "after":
+            assert opt.state["azure"]["sa_done"], name
+        opts[name] = opt
+    times: dict[str, list[float]] = {name: [] for name in opts}
+    names = list(opts)
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else names[::-1]:
+            times[name].append(_block(opts[name], interval, device) / interval)
+    del opts
+    gc.collect()
+    return {name: 1e3 * median(ts) for name, ts in times.items()}
+
+
+def _block(opt, steps: int, device: torch.device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        opt.step()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def gbps(ms: float, n_params: int, name: str, interval: int) -> float:
+    per_param = 28.0 + (16.0 / interval if name.endswith("SA") else 0.0)
+    return n_params * per_param / (ms * 1e-3) / 1e9
+
+
+def load_baseline(path: str) -> type:
+    spec = importlib.util.spec_from_file_location("azure_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Azure
+
+
+def parse(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when present)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and few repeats")
+    ap.add_argument("--repeats", type=int, default=None, help="timed blocks per optimizer (9)")
+    ap.add_argument("--interval", type=int, default=None,
+                    help=f"steps per timed block = Azure's sa_interval (default {SA_INTERVAL})")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--shapes", default=None,
+                    help="comma-separated COUNTxSIZE (e.g. 10x1000000,200x1000); default: all")
+    ap.add_argument("--no-models", action="store_true", help="skip the problems' models")
+    ap.add_argument("--variants", default=None,
+                    help="comma-separated optimizer names (columns) to time; default: all")
+    ap.add_argument("--baseline", default=None,
+                    help="a file defining another Azure (e.g. an older optim.py) to time too")
+    args = ap.parse_args(argv)
+    args.repeats = args.repeats or (2 if args.smoke else 9)
+    args.interval = args.interval or (3 if args.smoke else SA_INTERVAL)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    if args.shapes:
+        shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
+    else:
+        shapes = SMOKE_SHAPES if args.smoke else SHAPES
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    only = set(args.variants.split(",")) if args.variants else None
+    print(f"# Azure vs Adam: ms per step() ({'smoke, ' if args.smoke else ''}"
+          f"median of {args.repeats} blocks of {args.interval} steps)")
+    print(f"# {machine(device)}")
+    print(f"# command: {command('step_speed.py', argv)}")
+
+    rows: list[tuple[str, int, dict[str, float]]] = []
+    for count, size in shapes:
+        params = synthetic(count, size, device)
+        rows.append((shape_label(count, size), count * size,
+                     time_row(params, args.interval, args.repeats, device, baseline, only)))
+        del params
+        gc.collect()
+    notes = []
+    if not args.no_models:
+        models, notes = model_params(device)
+        for label, params in models:
+            n = sum(p.numel() for p in params)
+            ms = time_row(params, args.interval, args.repeats, device, baseline, only)
+            rows.append((label, n, ms))
+
+    names = list(rows[0][2]) if rows else []
+    print()
+    print(table(["shape", "params", *names],
+                [[label, f"{n:,}", *(_ms(ms[k]) for k in names)] for label, n, ms in rows]))
+    pairs = RATIOS + [("Azure SA", "baseline SA"), ("Azure", "baseline")]
+    ratios = [(a, b) for a, b in pairs if a in names and b in names]
+    if ratios:
+        print()
+        print("Ratios (time / time; < 1 is faster):")
+        print()
+        cells = [[label, *(f"{ms[a] / ms[b]:.2f}" for a, b in ratios)] for label, _, ms in rows]
+        print(table(["shape", *(f"{a} / {b}" for a, b in ratios)], cells))
+    print()
+    print("Achieved GB/s (28 B per float32 parameter and step; Azure SA + 16/interval B):")
+    print()
+    print(table(["shape", *names],
+                [[label, *(f"{gbps(ms[k], n, k, args.interval):.1f}" for k in names)]
+                 for label, n, ms in rows]))
+    for note in notes:
+        print(f"\nnote: {note}")
+    return 0
+
+
+def _ms(value: float) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

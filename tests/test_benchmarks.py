@@ -1,0 +1,72 @@
+"""Smoke runs of the benchmark scripts: they run and print their tables (timings not checked)."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    yield ["--device", "cpu", "--threads", "1"]
+    torch.set_num_threads(before)
+
+
+def tables(text):
+    """The Markdown tables printed: lists of rows, each a list of cell strings."""
+    out, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append([c.strip() for c in line.strip("|").split("|")])
+        elif current:
+            out.append(current)
+            current = []
+    return out
+
+
+def test_step_speed_smoke(capsys, one_thread):
+    step_speed = load("step_speed")
+    assert step_speed.main(["--smoke", *one_thread]) == 0
+    text = capsys.readouterr().out
+    ms, ratios, bandwidth = tables(text)
+    expected = [step_speed.shape_label(c, s) for c, s in step_speed.SMOKE_SHAPES]
+    for _, _, label in step_speed.MODELS:  # the problems' models: a row, or a note saying why not
+        if f"skipped row '{label}'" not in text:
+            expected.append(label)
+    for t in (ms, ratios, bandwidth):
+        assert [row[0] for row in t[2:]] == expected
+    assert ms[0][:7] == ["shape", "params", "Adam single", "Adam foreach", "Adam fused",
+                         "Azure SA", "Azure"]
+    assert {"Azure fused SA", "Azure fused"} <= set(ms[0])
+    assert "Azure SA / Adam foreach" in ratios[0] and "Azure fused / Adam fused" in ratios[0]
+    assert all(re.fullmatch(r"[\d.]+", cell) for row in ms[2:] for cell in row[2:])
+    assert expected[:3] == ["10x1k", "200x10", "4x2.5k"]
+
+
+def test_run_speed_smoke(capsys, one_thread):
+    run_speed = load("run_speed")
+    assert run_speed.main(["--smoke", *one_thread]) == 0
+    text = capsys.readouterr().out
+    listed = re.search(r"^# problems: (.*)$", text, re.M).group(1)
+    problems = [] if listed == "none" else listed.split(", ")
+    if "azure_sciml.problems does not import" in text:  # then every missing one is named
+        for _, name in run_speed.discover_problems.__globals__["EXPECTED_PROBLEMS"]:
+            assert name in problems or f"skipped {name}" in text
+    found = tables(text)
+    rows = [row[0] for row in found[0][2:]] if found else []
+    assert rows == [p for p in problems if f"skipped {p}" not in text]
+    if rows:
+        assert found[0][0][:4] == ["problem", "params", "Adam", "Azure"]
+        assert "Azure / Adam" in found[0][0]
