@@ -311,10 +311,13 @@ class Azure(Optimizer):
         if size == 0.0 or not params:
             return
         mu = group["sa_momentum"]
-        dirs = [self._direction(p) for p in params]
-        torch._foreach_mul_(dirs, mu)
-        torch._foreach_add_(dirs, self._noise(params), alpha=math.sqrt(1.0 - mu * mu))
-        torch._foreach_add_(params, dirs, alpha=size)
+        if mu == 0.0:  # uncorrelated proposals (the default): no direction buffer to keep
+            torch._foreach_add_(params, self._noise(params), alpha=size)
+        else:
+            dirs = [self._direction(p) for p in params]
+            torch._foreach_mul_(dirs, mu)
+            torch._foreach_add_(dirs, self._noise(params), alpha=math.sqrt(1.0 - mu * mu))
+            torch._foreach_add_(params, dirs, alpha=size)
         if with_closure:
             self._fresh_adam(params)
 
