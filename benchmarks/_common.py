@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import importlib
-import importlib.util
 import platform
 import shlex
 import statistics
@@ -12,16 +10,6 @@ import sys
 from pathlib import Path
 
 import torch
-
-PACKAGE_DIR = Path(__file__).resolve().parents[1] / "azure_sciml"
-# What ``azure_sciml.problems.ALL`` is expected to hold, for when the package does not import
-# (a colleague's module missing): each is then loaded on its own from its file if it exists.
-EXPECTED_PROBLEMS = (
-    ("heat", "Heat"),
-    ("ode", "NeuralODE"),
-    ("symreg", "SymbolicRegression"),
-    ("energy", "LennardJones"),
-)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,40 +58,10 @@ def median(values: list[float]) -> float:
 
 
 def discover_problems() -> tuple[list[type], list[str]]:
-    """Problem classes (``azure_sciml.problems.ALL``, else those whose module exists) and notes."""
-    try:
-        from azure_sciml.problems import ALL
+    """Every shipped problem class (``azure_sciml.problems.ALL``) and an empty list of notes."""
+    from azure_sciml.problems import ALL
 
-        return list(ALL), []
-    except Exception as err:  # a module of the package is missing or broken
-        reason = f"azure_sciml.problems does not import ({type(err).__name__}: {err})"
-    classes, notes = [], [reason + "; loading its modules one by one"]
-    for module, name in EXPECTED_PROBLEMS:
-        cls, why = _load_problem(module, name)
-        if cls is None:
-            notes.append(f"skipped {name}: {why}")
-        else:
-            classes.append(cls)
-    return classes, notes
-
-
-def _load_problem(module: str, name: str):
-    full = f"azure_sciml.problems.{module}"
-    if full in sys.modules:
-        return getattr(sys.modules[full], name, None), f"{full} has no {name}"
-    path = PACKAGE_DIR / "problems" / f"{module}.py"
-    if not path.exists():
-        return None, f"module {full} is missing ({path.name} not written yet)"
-    try:
-        spec = importlib.util.spec_from_file_location(full, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[full] = mod
-        spec.loader.exec_module(mod)
-    except Exception as err:
-        sys.modules.pop(full, None)
-        return None, f"{full} does not import ({type(err).__name__}: {err})"
-    cls = getattr(mod, name, None)
-    return cls, (None if cls is not None else f"{full} has no {name}")
+    return list(ALL), []
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
