@@ -4,6 +4,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -19,6 +21,13 @@ def test_quickstart_runs_and_trains():
     exec(compile(block_after("quickstart"), "README-quickstart", "exec"), namespace)
     assert namespace["loss"].item() < 0.05
     assert namespace["optimizer"].stats()["n_proposals"] > 0
+
+
+def test_fit_example_runs():
+    namespace: dict = {}
+    exec(compile(block_after("fit-example"), "README-fit-example", "exec"), namespace)
+    assert namespace["result"].n_loss_evals == 500
+    assert torch.allclose(namespace["own"].model.weight.squeeze(), namespace["target"], atol=1e-3)
 
 
 def test_ci_runs_the_readme_test_command():
