@@ -9,6 +9,7 @@ import io
 
 import pytest
 import torch
+from optim_helpers import make_driver
 from torch import nn
 
 from azure_sciml import Azure
@@ -37,20 +38,7 @@ def loss_of(params):
     return sum(((p - 0.3) ** 2).sum() + torch.cos(3 * p).sum() for p in params)
 
 
-def drive(opt, params, steps, closure=True):
-    for _ in range(steps):
-
-        def f():
-            opt.zero_grad()
-            loss = loss_of(params)
-            loss.backward()
-            return loss
-
-        if closure:
-            opt.step(f)
-        else:
-            f()
-            opt.step()
+drive = make_driver(loss_of)
 
 
 def equal(a, b):

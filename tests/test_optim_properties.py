@@ -5,6 +5,7 @@ import copy
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from optim_helpers import make_driver
 
 from azure_sciml import Azure
 
@@ -34,20 +35,7 @@ def loss_of(params):
     return sum(((p - 0.5) ** 2).sum() + torch.cos(3 * p).sum() for p in params)
 
 
-def drive(opt, params, steps, closure):
-    for _ in range(steps):
-
-        def f():
-            opt.zero_grad()
-            loss = loss_of(params)
-            loss.backward()
-            return loss
-
-        if closure:
-            opt.step(f)
-        else:
-            f()
-            opt.step()
+drive = make_driver(loss_of)
 
 
 def split_groups(params, group_hyper):
