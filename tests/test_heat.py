@@ -175,3 +175,15 @@ def test_bad_arguments_raise(kwargs, message):
     with pytest.raises(ValueError) as error:
         Heat(**kwargs)
     assert str(error.value) == message
+
+
+def test_resumed_run_with_resampling_equals_uninterrupted(tmp_path):
+    """The checkpoint carries the resampling position and the current collocation points."""
+    adam = functools.partial(torch.optim.Adam, lr=1e-3)
+    kwargs = dict(**SMALL, resample_every=7)
+    reference = fit(Heat(**kwargs), adam, seed=0, steps=30)
+    ckpt = tmp_path / "heat.pt"
+    fit(Heat(**kwargs), adam, seed=0, steps=17, checkpoint=ckpt, checkpoint_every=5)
+    resumed = fit(Heat(**kwargs), adam, seed=0, steps=30, checkpoint=ckpt, resume=True)
+    assert resumed.metrics == reference.metrics
+    assert resumed.history == reference.history

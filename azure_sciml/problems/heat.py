@@ -144,6 +144,15 @@ class Heat:
         fig.savefig(path, dpi=120)
         plt.close(fig)
 
+    def state_dict(self) -> dict:
+        """What a resumed run needs beyond the seed: the resampling position and current points."""
+        names = ("interior", "boundary", "initial", "initial_u")
+        return {"n_loss_evals": self.n_loss_evals, **{n: getattr(self, n) for n in names}}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, value.to(self.device) if isinstance(value, Tensor) else value)
+
     def _resample_due(self) -> bool:
         every, done = self.resample_every, self.n_loss_evals
         return every > 0 and done > 0 and done % every == 0
