@@ -14,6 +14,9 @@ from torch.optim import Optimizer
 _GLOBAL = "azure"  # key of the optimizer-wide state in ``self.state`` (saved by ``state_dict``)
 _BLEND_SHARPNESS = 10.0  # sigmoid slope of the hand-over, in units of the SA phase
 _BLEND_CENTRE = 0.5  # fraction of the SA phase at which exploration is half handed over
+_STALL_TOL = 1e-3  # relative improvement of the best loss that resets the patience count
+_QUIET = 0.1  # a stalled loss must also move < this fraction of |best| per step, on average
+_UPHILL_EMA = 0.1  # weight of the newest uphill loss change in the temperature's loss scale
 _COUNTERS = ("n_loss_evals", "n_proposals", "n_accepted", "n_rejected", "n_nonfinite", "n_spikes")
 
 
@@ -24,10 +27,13 @@ def temperature(step: int, T0: float, sa_steps: int) -> float:
     return T0 * (1.0 - step / sa_steps)
 
 
-def exploration_weight(step: int, sa_steps: int) -> float:
-    """Sigmoid hand-over from exploration (~1) to pure Adam (0 from ``sa_steps`` on)."""
+def exploration_weight(step: int, sa_steps: int, blend: bool = True) -> float:
+    """Sigmoid hand-over from exploration (~1) to pure Adam (0 from ``sa_steps`` on);
+    ``blend=False``: full-size proposals until ``sa_steps``."""
     if sa_steps <= 0 or step >= sa_steps:
         return 0.0
+    if not blend:
+        return 1.0
     return 1.0 / (1.0 + math.exp(_BLEND_SHARPNESS * (step / sa_steps - _BLEND_CENTRE)))
 
 
@@ -46,13 +52,14 @@ class Azure(Optimizer):
     .. code-block:: text
 
         input: lr γ, betas (β1, β2), eps ε, weight_decay λ, T0, sigma σ, sa_steps S,
-               sa_momentum μ, sa_interval K, target_accept a*, closure f (optional)
+               sa_momentum μ, sa_interval K, blend, target_accept a*, closure f (optional)
         for k = 0, 1, 2, ...
             L_k, g_k ← f(θ_k)                                  (one loss + gradient evaluation)
             if L_k is NaN/Inf or a spike:  restore θ ← anchor (if any); skip the step
             if a proposal is pending and K steps have passed:   (Metropolis on the descended loss)
+                Δ ← L_k - L_anchor;  if Δ > 0:  D ← D + 0.1 (Δ - D)   (D ← Δ at the first)
                 T ← Σ_groups T0 (1 - k/S) · numel / Σ numel                (linear cooling)
-                accept with prob min(1, exp(-(L_k - L_anchor) / (T |L_anchor|)))
+                accept with prob min(1, exp(-Δ / (T D)))       (D: the typical uphill change)
                 accept: anchor ← θ_k, L_anchor ← L_k;  best ← θ_k if L_k < L_best
                 reject: θ ← anchor and skip the Adam update (g_k belongs to the rejected point)
                 c ← c · exp(0.5 (accepted - a*))     (if a* is set: acceptance-rate-targeted scale)
@@ -62,14 +69,17 @@ class Azure(Optimizer):
             if k < S - K and no proposal is pending:            (propose every K steps)
                 d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I) from the optimizer's own generator
                 θ ← θ + w(k) · σ · c · γ · K · d,   w(k) = 1 / (1 + exp(10 (k/S - 1/2)))
+                                                     (w ≡ 1 if blend is False)
                 m, v, t ← 0                        (the proposal descends with a fresh Adam)
             at k = S: θ ← best (fresh Adam) if L_best < L_anchor; SA buffers are freed
 
     Scale of a proposal: ``sigma · lr · sa_interval`` per coordinate, i.e. ``sigma`` is measured in
     the distance Adam can travel in one descent cycle (Adam moves every coordinate by about ``lr``
     per step whatever the weight scale), so one default suits problems with different weight scales,
-    and ``lr = 0`` moves nothing. ``T0`` is a *relative* temperature: a proposal that raises the
-    loss by a fraction ``T`` of ``|L_anchor|`` is accepted with probability ``1/e``.
+    and ``lr = 0`` moves nothing. ``T0`` is measured in the problem's own loss scale: ``D``, a
+    running mean of the loss increases that rejected-or-accepted uphill proposals produced, so a
+    proposal that raises the loss by ``T0 · D`` is accepted with probability ``1/e`` at the start,
+    whatever the units of the loss (measured better than a temperature relative to ``|L|``).
 
     Without a closure there is no loss to judge a proposal by: Azure then adds the proposals
     unconditionally, scaled by the cooling schedule's shape ``T(k)/T0`` (annealed, Langevin-style
@@ -81,18 +91,21 @@ class Azure(Optimizer):
     Per-group hyperparameters: ``lr``, ``betas``, ``eps``, ``weight_decay``, ``T0``, ``sigma``,
     ``sa_steps``, ``sa_momentum``, ``max_grad_norm``. The Metropolis test is joint (one loss for all
     groups), at the numel-weighted mean temperature of the groups still annealing. Optimizer-wide:
-    ``sa_interval``, ``target_accept``, ``spike_factor``, ``seed``.
+    ``sa_interval``, ``blend``, ``target_accept``, ``spike_factor``, ``seed``.
 
     Args:
         params: iterable of tensors, of ``(name, tensor)`` pairs, or of parameter-group dicts.
         lr: learning rate (default 1e-3).
         betas, eps, weight_decay: as in ``torch.optim.Adam`` (L2 penalty added to the gradient).
-        T0: initial relative temperature of the Metropolis test (default 0.05).
-        sigma: proposal scale, in units of ``lr * sa_interval`` (default 0.8).
+        T0: initial temperature of the Metropolis test, in units of the typical uphill loss
+            change of a descended proposal (default 0.1).
+        sigma: proposal scale, in units of ``lr * sa_interval`` (default 1.6).
         sa_steps: length of the annealing phase in steps; 0 turns SA off (default 1000).
         sa_momentum: correlation of successive proposals, ``d ← μ d + sqrt(1-μ²) ξ`` (default 0:
             measured, correlated proposals explored less on Rastrigin-20).
-        sa_interval: Adam steps between a proposal and its Metropolis judgement (default 20).
+        sa_interval: Adam steps between a proposal and its Metropolis judgement (default 10).
+        blend: ``True`` (default) shrinks proposals along a sigmoid centred mid-phase, handing
+            over to pure Adam; ``False`` keeps them full-size until ``sa_steps``.
         target_accept: acceptance rate the proposal scale adapts towards; ``None`` (default)
             keeps it fixed (measured: adapting collapsed the scale, since a proposal too small to
             leave its basin descends back and is accepted).
@@ -117,11 +130,13 @@ class Azure(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
-        T0: float = 0.05,
-        sigma: float = 0.8,
+        T0: float = 0.1,
+        sigma: float = 1.6,
         sa_steps: int = 1000,
         sa_momentum: float = 0.0,
-        sa_interval: int = 20,
+        sa_interval: int = 10,
+        sa_patience: int = 100,
+        blend: bool = True,
         target_accept: float | None = None,
         spike_factor: float | None = None,
         max_grad_norm: float | None = None,
@@ -136,15 +151,22 @@ class Azure(Optimizer):
             raise ValueError(f"Invalid fused value: {fused!r} (True, False or None)")
         _check_group(defaults)
         _check_global(sa_interval, target_accept, spike_factor)
+        if isinstance(sa_patience, bool) or not isinstance(sa_patience, int) or sa_patience < 0:
+            raise ValueError(f"Invalid sa_patience value: {sa_patience!r} (an integer >= 0)")
+        if not isinstance(blend, bool):
+            raise ValueError(f"Invalid blend value: {blend!r} (True or False)")
         super().__init__(params, defaults)
         for group in self.param_groups:
             _check_group(group)
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
         self.state[_GLOBAL] = dict(
-            step=0, sa_interval=sa_interval, target_accept=target_accept,
-            spike_factor=spike_factor, seed=seed, generators={}, scale=1.0,
-            anchor_loss=None, best_loss=None, pending_since=None, sa_done=False, warned=False,
+            step=0, sa_interval=sa_interval, sa_patience=sa_patience, blend=blend,
+            target_accept=target_accept, spike_factor=spike_factor, seed=seed, generators={},
+            scale=1.0,
+            sa_start=None, watch_loss=None, watch_since=0, last_loss=None, jitter=0.0,
+            anchor_loss=None, best_loss=None, uphill=None, pending_since=None, sa_done=False,
+            warned=False,
             n_loss_evals=0, n_proposals=0, n_accepted=0, n_rejected=0, n_nonfinite=0, n_spikes=0,
         )
 
@@ -204,19 +226,44 @@ class Azure(Optimizer):
             return True
         if g["sa_done"] or not self._annealing(g["step"]):
             return False
+        if g["sa_start"] is None:
+            if self._stalled(value):  # settle: K fresh-Adam steps, as every proposal gets
+                g["sa_start"] = g["step"]
+                self._fresh_adam(self._sa_params())
+            return False
         if g["anchor_loss"] is None:
-            self._save("anchor", value)
-            self._save("best", value)
+            if g["step"] - g["sa_start"] >= g["sa_interval"]:
+                self._save("anchor", value)
+                self._save("best", value)
             return False
         if g["pending_since"] is None or g["step"] - g["pending_since"] < g["sa_interval"]:
             return False
         return not self._metropolis(value)
 
+    def _stalled(self, value: float) -> bool:
+        """True once the best loss has not improved by ``_STALL_TOL`` (relative) for
+        ``sa_patience`` steps while the loss kept quiet (moved less than ``_QUIET · |best|`` per
+        step on average): Adam is stuck, so exploring starts. A loss that keeps jumping (e.g. a
+        fresh minibatch each step) gives the Metropolis test nothing to judge: no exploration."""
+        g = self.state[_GLOBAL]
+        best, last = g["watch_loss"], g["last_loss"]
+        g["jitter"] += 0.0 if last is None else abs(value - last)
+        g["last_loss"] = value
+        if best is None or value < best - _STALL_TOL * abs(best):
+            g["watch_loss"], g["watch_since"], g["jitter"] = value, g["step"], 0.0
+            return g["sa_patience"] == 0
+        waited = g["step"] - g["watch_since"]
+        return waited >= g["sa_patience"] and g["jitter"] <= _QUIET * abs(best) * waited
+
     def _metropolis(self, value: float) -> bool:
         g = self.state[_GLOBAL]
-        temp = self._temperature(g["step"]) * abs(g["anchor_loss"])
+        delta = value - g["anchor_loss"]
+        if 0.0 < delta < math.inf:  # the loss scale the temperature is measured in
+            ups = g["uphill"]
+            g["uphill"] = delta if ups is None else ups + _UPHILL_EMA * (delta - ups)
+        temp = self._temperature(g["step"]) * (g["uphill"] or 0.0)
         u = float(torch.rand((), generator=self._generator(torch.device("cpu"))))
-        accepted = metropolis_accept(value - g["anchor_loss"], temp, u)
+        accepted = metropolis_accept(delta, temp, u)
         g["pending_since"] = None
         if accepted:
             g["n_accepted"] += 1
@@ -262,7 +309,8 @@ class Azure(Optimizer):
         for group in self.param_groups:
             if step < group["sa_steps"]:
                 n = sum(p.numel() for p in group["params"])
-                weighted += n * temperature(step, group["T0"], group["sa_steps"])
+                into, length = self._phase(step, group)
+                weighted += n * temperature(into, group["T0"], length)
                 total += n
         return weighted / total if total else 0.0
 
@@ -289,7 +337,9 @@ class Azure(Optimizer):
             self._finish_annealing()
             return
         if with_closure:
-            if g["pending_since"] is not None or step + 1 + interval >= self._sa_end():
+            if g["anchor_loss"] is None or g["pending_since"] is not None:
+                return
+            if step + 1 + interval >= self._sa_end():
                 return
             g["pending_since"] = step + 1
         elif step % interval:
@@ -298,15 +348,21 @@ class Azure(Optimizer):
         for group in self.param_groups:
             self._propose_group(group, step, g["scale"], with_closure)
 
+    def _phase(self, step: int, group: dict) -> tuple[int, int]:
+        """(steps into the SA phase, its length) for ``group``: the schedules run from the step
+        exploring started (0 without a closure) to ``sa_steps``."""
+        start = self.state[_GLOBAL]["sa_start"] or 0
+        return step - start, group["sa_steps"] - start
+
     def _sa_end(self) -> int:
         return max(group["sa_steps"] for group in self.param_groups)
 
     def _propose_group(self, group: dict, step: int, scale: float, with_closure: bool) -> None:
-        T0, sa_steps = group["T0"], group["sa_steps"]
+        T0, (into, length) = group["T0"], self._phase(step, group)
         size = group["sigma"] * group["lr"] * self.state[_GLOBAL]["sa_interval"] * scale
-        size *= exploration_weight(step, sa_steps)
+        size *= exploration_weight(into, length, self.state[_GLOBAL]["blend"])
         if not with_closure:
-            size *= temperature(step, T0, sa_steps) / T0 if T0 > 0 else 0.0
+            size *= temperature(into, T0, length) / T0 if T0 > 0 else 0.0
         params = [p for p in group["params"] if p.grad is not None]
         if size == 0.0 or not params:
             return

@@ -42,8 +42,11 @@ def flat(model):
 
 
 def run(steps=120, closure=True, seed=0, **kw):
+    """Azure on the toy regression; exploring from the first step unless ``sa_patience`` is given
+    (the toy loss keeps improving, so the default patience would never start the SA phase)."""
     model, x, y = make_problem()
     kw.setdefault("lr", 1e-2)
+    kw.setdefault("sa_patience", 0)
     opt = Azure(model.parameters(), seed=seed, **kw)
     train(model, x, y, opt, steps, closure)
     return flat(model), opt
@@ -56,7 +59,7 @@ def run_adam(steps=120, closure=True, **kw):
     return flat(model)
 
 
-SA = dict(sa_steps=100, sa_interval=5)
+SA = dict(sa_steps=100, sa_interval=5, sa_patience=0)
 
 
 # -- Adam equivalence -----------------------------------------------------------------------------
@@ -134,7 +137,8 @@ class RecordingMetropolis:
 
 def judged(steps=400, **kw):
     model, x, y = make_problem()
-    opt = Azure(model.parameters(), lr=1e-2, sa_steps=steps, sa_interval=1, seed=1, **kw)
+    opt = Azure(model.parameters(), lr=1e-2, sa_steps=steps, sa_interval=1, seed=1,
+                sa_patience=0, **kw)
     rec = RecordingMetropolis(opt)
     train(model, x, y, opt, steps)
     return rec.calls, opt
@@ -158,7 +162,7 @@ def test_zero_temperature_accepts_only_non_increasing_losses():
 def test_rejection_restores_parameters_exactly():
     model, x, y = make_problem()
     opt = Azure(model.parameters(), lr=1e-2, sa_steps=50, sa_interval=3, T0=0.0, sigma=50.0,
-                seed=0)
+                seed=0, sa_patience=0)
     train(model, x, y, opt, 10)
     anchors = [opt.state[p]["anchor"].clone() for p in model.parameters()]
     opt.state["azure"]["pending_since"] = opt.state["azure"]["step"] - 3
@@ -175,7 +179,7 @@ def test_intermediate_temperature_accepts_some_uphill_moves():
 
 @pytest.mark.parametrize(
     "change",
-    [dict(T0=0.5), dict(sigma=2.0), dict(sa_steps=60), dict(sa_momentum=0.0),
+    [dict(T0=5.0), dict(sigma=2.0), dict(sa_steps=60), dict(sa_momentum=0.0),
      dict(sa_interval=3), dict(target_accept=None)],
 )
 def test_every_sa_hyperparameter_acts_with_closure(change):
@@ -203,6 +207,63 @@ def test_sa_phase_changes_trajectory_and_then_stops():
     assert stats["n_proposals"] > 5
     assert stats["n_accepted"] + stats["n_rejected"] == stats["n_proposals"]
     assert stats["n_loss_evals"] == 120
+
+
+def test_no_exploration_while_the_loss_keeps_improving():
+    """The default patience: while Adam improves the loss, Azure is Adam, bit for bit."""
+    azure, opt = run(steps=60, sa_steps=100, sa_patience=20)
+    assert opt.state["azure"]["sa_start"] is None and opt.stats()["n_proposals"] == 0
+    assert torch.equal(azure, run_adam(steps=60, lr=1e-2))
+
+
+def test_exploration_starts_once_the_loss_stalls_for_patience_steps():
+    w = nn.Parameter(torch.ones(3, dtype=torch.float64))
+    opt = Azure([w], lr=1e-2, sa_steps=200, sa_interval=5, sa_patience=30, seed=0)
+
+    def flat_loss():  # a plateau: the loss never improves
+        opt.zero_grad()
+        loss = (w * 0.0).sum() + 1.0
+        loss.backward()
+        return loss
+
+    for _ in range(35):
+        opt.step(flat_loss)
+    assert opt.state["azure"]["sa_start"] == 30
+    assert opt.stats()["n_proposals"] == 0  # 5 settling steps, then the first proposal
+    opt.step(flat_loss)
+    assert opt.stats()["n_proposals"] == 1
+
+
+def test_trajectory_does_not_depend_on_the_loss_units():
+    """Adam (eps=0), the stall test and the Metropolis temperature all read the loss relative to
+    its own scale: multiplying the loss by 2**10 (exact in floating point) changes nothing."""
+    def go(factor):
+        model, x, y = make_problem()
+        opt = Azure(model.parameters(), lr=1e-2, eps=0.0, sa_steps=150, sa_interval=3,
+                    sa_patience=0, sigma=5.0, T0=1.0, seed=2)
+
+        def loss_fn():
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).mean() * factor
+            loss.backward()
+            return loss
+
+        for _ in range(160):
+            opt.step(loss_fn)
+        return flat(model), opt.stats()
+
+    (a, stats), (b, stats_b) = go(1.0), go(2.0**10)
+    assert stats["n_accepted"] > 0 and stats["n_rejected"] > 0
+    assert torch.equal(a, b) and stats == stats_b
+
+
+def test_blend_off_keeps_proposals_full_size():
+    assert exploration_weight(99, 100, blend=False) == 1.0
+    assert exploration_weight(100, 100, blend=False) == 0.0
+    assert exploration_weight(99, 100) < 0.01
+    a, _ = run(sa_steps=100, sa_interval=5, sigma=1.0)
+    b, _ = run(sa_steps=100, sa_interval=5, sigma=1.0, blend=False)
+    assert not torch.equal(a, b)
 
 
 def test_lr_zero_moves_nothing_even_while_annealing():
@@ -338,7 +399,7 @@ def test_nonfinite_loss_leaves_parameters_unchanged(bad, sa_steps):
 def test_spike_is_rejected_and_restores_anchor():
     model, x, y = make_problem()
     opt = Azure(model.parameters(), lr=1e-2, sa_steps=100, sa_interval=3, spike_factor=10.0,
-                sigma=0.0)
+                sigma=0.0, sa_patience=0)
     train(model, x, y, opt, 4)
     anchors = [opt.state[p]["anchor"].clone() for p in model.parameters()]
     with pytest.warns(RuntimeWarning):
@@ -427,6 +488,8 @@ def test_seed_none_follows_torch_manual_seed():
         (dict(sa_momentum=1.0), "sa_momentum"),
         (dict(sa_momentum=-0.1), "sa_momentum"),
         (dict(sa_interval=0), "sa_interval"),
+        (dict(sa_patience=-1), "sa_patience"),
+        (dict(blend="yes"), "blend"),
         (dict(target_accept=1.5), "target_accept"),
         (dict(spike_factor=0.5), "spike_factor"),
         (dict(max_grad_norm=0.0), "max_grad_norm"),

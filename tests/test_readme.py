@@ -19,7 +19,9 @@ def block_after(marker: str) -> str:
 def test_quickstart_runs_and_trains():
     namespace: dict = {}
     exec(compile(block_after("quickstart"), "README-quickstart", "exec"), namespace)
-    assert namespace["loss"].item() < 0.05
+    assert namespace["adam_loss"] > 0.4  # Adam stops in a wrong frequency's basin
+    assert namespace["loss"] < 1e-3  # Azure finds the true one (3.7, 0.5)
+    assert abs(namespace["w"][0] - 3.7) < 1e-2
     assert namespace["optimizer"].stats()["n_proposals"] > 0
 
 
