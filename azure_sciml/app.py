@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,7 @@ def train(
         device=cfg.device,
         dtype=getattr(torch, cfg.dtype),
         clip_grad_norm=cfg.clip_grad_norm,
+        scheduler=scheduler_factory(cfg),
         progress=cfg.progress,
         checkpoint=out_dir / CHECKPOINT_FILE if cfg.checkpoint_every else None,
         checkpoint_every=cfg.checkpoint_every,
@@ -164,7 +165,22 @@ def setup(cfg: DictConfig) -> tuple[Problem, OptimizerFactory]:
     check_lr(cfg.optimizer)
     make_optimizer = instantiate(cfg.optimizer, "optimizer")
     dry_run(make_optimizer, cfg.optimizer)
+    scheduler_factory(cfg)
     return problem, make_optimizer
+
+
+def scheduler_factory(cfg: DictConfig) -> Callable[[torch.optim.Optimizer], Any] | None:
+    """The ``scheduler`` group's ``_partial_`` LR scheduler (the same for every optimizer), checked
+    on a dummy optimizer; ``None`` without one."""
+    node = cfg.get("scheduler")
+    if node is None:
+        return None
+    make = instantiate(node, "scheduler")
+    try:
+        make(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1))
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{blame(node, 'scheduler', err)}: {err}") from err
+    return make
 
 
 def check_run_keys(cfg: DictConfig) -> None:

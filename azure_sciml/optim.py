@@ -17,6 +17,7 @@ _BLEND_CENTRE = 0.5  # fraction of the SA phase at which exploration is half han
 _STALL_TOL = 1e-3  # relative improvement of the best loss that resets the patience count
 _QUIET = 0.1  # a stalled loss must also move < this fraction of |best| per step, on average
 _UPHILL_EMA = 0.1  # weight of the newest uphill loss change in the temperature's loss scale
+_MOMENTS = ("exp_avg", "exp_avg_sq")
 _COUNTERS = ("n_loss_evals", "n_proposals", "n_accepted", "n_rejected", "n_nonfinite", "n_spikes")
 
 
@@ -315,12 +316,19 @@ class Azure(Optimizer):
         return weighted / total if total else 0.0
 
     def _save(self, name: str, value: float) -> None:
+        """Keep a copy of the point as ``state[p][name]``; the best point keeps its Adam moments
+        too, so the refinement after the SA phase resumes Adam where that point's descent was."""
         for p in self._sa_params():
-            buf = self.state[p].get(name)
-            if buf is None:
-                self.state[p][name] = p.detach().clone()
-            else:
-                buf.copy_(p)
+            state = self.state[p]
+            pairs = [(name, p)]
+            if name == "best" and "step" in state:
+                pairs += [(f"best_{k}", state[k]) for k in _MOMENTS]
+                state["best_step"] = state["step"]
+            for key, src in pairs:
+                if key in state:
+                    state[key].copy_(src)
+                else:
+                    state[key] = src.detach().clone()
         self.state[_GLOBAL][f"{name}_loss"] = value
 
     def _restore(self, name: str) -> None:
@@ -423,9 +431,14 @@ class Azure(Optimizer):
         g = self.state[_GLOBAL]
         if g["best_loss"] is not None and g["best_loss"] < g["anchor_loss"]:
             self._restore("best")
-            self._fresh_adam(self._sa_params())
+            for p in self._sa_params():
+                state = self.state[p]
+                if "best_step" in state:
+                    state["step"] = state["best_step"]
+                    for k in _MOMENTS:
+                        state[k].copy_(state[f"best_{k}"])
         for p in self._sa_params():
-            for name in ("anchor", "best", "sa_dir"):
+            for name in ("anchor", "best", "sa_dir", "best_step", *(f"best_{k}" for k in _MOMENTS)):
                 self.state[p].pop(name, None)
         g["sa_done"] = True
         g["pending_since"] = None

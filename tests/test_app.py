@@ -123,13 +123,14 @@ def test_every_experiment_composes_as_a_multirun(name):
     assert cfg.hydra.sweeper.params
 
 
-def test_compare_is_the_four_problems_by_azure_and_adam_by_five_seeds():
+def test_compare_is_the_four_problems_by_azure_and_adam_by_ten_seeds():
     cfg = compose_config("experiment=compare", hydra_node=True)
     assert dict(cfg.hydra.sweeper.params) == {
         "problem": "heat,ode,symreg,energy",
         "optimizer": "azure,adam",
-        "seed": "range(5)",
+        "seed": "range(10)",
     }
+    assert cfg.scheduler._target_ == "torch.optim.lr_scheduler.MultiStepLR"  # one for both
     assert cfg.hydra.launcher.n_jobs == 2 and "joblib" in cfg.hydra.launcher._target_
     assert cfg.hydra.callbacks.report._target_ == "azure_sciml.report.ReportCallback"
 
@@ -423,3 +424,16 @@ def test_killed_sweep_relaunched_completes_without_recomputing(tmp_path):
     assert all(p.stat().st_mtime_ns == stamp for p, stamp in finished.items())
     assert {json.loads(p.read_text())["seed"] for p in results} == {0, 1, 2, 3}
     assert "0 failed, 0 missing" in (sweep_dir / "report.md").read_text()
+
+
+def test_step_decay_schedule_follows_the_budget():
+    cfg = compose_config("scheduler=step_decay", "problem=energy", "problem.steps=200")
+    sched = app.scheduler_factory(cfg)(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1))
+    assert dict(sched.milestones) == {180: 1, 190: 1} and sched.gamma == 0.1
+    assert app.scheduler_factory(compose_config("problem=energy")) is None
+
+
+def test_bad_scheduler_fails_before_training_naming_the_key():
+    cfg = compose_config("scheduler=step_decay", "+scheduler.bogus=1")
+    with pytest.raises(app.ConfigError, match="scheduler"):
+        app.setup(cfg)
