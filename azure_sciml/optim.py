@@ -14,8 +14,8 @@ from torch.optim import Optimizer
 _GLOBAL = "azure"  # key of the optimizer-wide state in ``self.state`` (saved by ``state_dict``)
 _BLEND_SHARPNESS = 10.0  # sigmoid slope of the hand-over, in units of the SA phase
 _BLEND_CENTRE = 0.5  # fraction of the SA phase at which exploration is half handed over
-_STALL_TOL = 1e-3  # relative improvement of the best loss that resets the patience count
-_QUIET = 0.1  # a stalled loss must also move < this fraction of |best| per step, on average
+_STALL_TOL = 1e-3  # relative improvement that resets the patience; also the stalled loss's
+# largest mean step-to-step change (relative): Adam has settled, not bouncing or minibatch noise
 _UPHILL_EMA = 0.1  # weight of the newest uphill loss change in the temperature's loss scale
 _MOMENTS = ("exp_avg", "exp_avg_sq")
 _COUNTERS = ("n_loss_evals", "n_proposals", "n_accepted", "n_rejected", "n_nonfinite", "n_spikes")
@@ -53,13 +53,18 @@ class Azure(Optimizer):
     .. code-block:: text
 
         input: lr γ, betas (β1, β2), eps ε, weight_decay λ, T0, sigma σ, sa_steps S,
-               sa_momentum μ, sa_interval K, blend, target_accept a*, closure f (optional)
+               sa_momentum μ, sa_interval K, sa_patience P, blend, target_accept a*,
+               closure f (optional)
         for k = 0, 1, 2, ...
             L_k, g_k ← f(θ_k)                                  (one loss + gradient evaluation)
             if L_k is NaN/Inf or a spike:  restore θ ← anchor (if any); skip the step
+            until exploring has started (k0 unset):                  (wait for Adam to settle)
+                if min L has not dropped by 0.1% in the last P steps and the loss moved < 0.1%
+                of it per step on average:  k0 ← k;  m, v, t ← 0;  after K more steps
+                anchor ← best ← θ, L_anchor ← L      (P = 0: k0 = 0, explore from the start)
             if a proposal is pending and K steps have passed:   (Metropolis on the descended loss)
                 Δ ← L_k - L_anchor;  if Δ > 0:  D ← D + 0.1 (Δ - D)   (D ← Δ at the first)
-                T ← Σ_groups T0 (1 - k/S) · numel / Σ numel                (linear cooling)
+                T ← Σ_groups T0 (1 - (k-k0)/(S-k0)) · numel / Σ numel      (linear cooling)
                 accept with prob min(1, exp(-Δ / (T D)))       (D: the typical uphill change)
                 accept: anchor ← θ_k, L_anchor ← L_k;  best ← θ_k if L_k < L_best
                 reject: θ ← anchor and skip the Adam update (g_k belongs to the rejected point)
@@ -67,12 +72,12 @@ class Azure(Optimizer):
             Adam update (identical to torch.optim.Adam):
                 g ← g_k + λ θ;  m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²
                 θ ← θ - γ/(1-β1^t) · m / (sqrt(v/(1-β2^t)) + ε)
-            if k < S - K and no proposal is pending:            (propose every K steps)
+            if anchor set, k < S - K, no proposal pending:        (propose every K steps)
                 d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I) from the optimizer's own generator
-                θ ← θ + w(k) · σ · c · γ · K · d,   w(k) = 1 / (1 + exp(10 (k/S - 1/2)))
+                θ ← θ + w(k) σ c γ K d,   w(k) = 1 / (1 + exp(10 ((k-k0)/(S-k0) - 1/2)))
                                                      (w ≡ 1 if blend is False)
                 m, v, t ← 0                        (the proposal descends with a fresh Adam)
-            at k = S: θ ← best (fresh Adam) if L_best < L_anchor; SA buffers are freed
+            at k = S: θ, m, v, t ← best's if L_best < L_anchor; SA buffers are freed
 
     Scale of a proposal: ``sigma · lr · sa_interval`` per coordinate, i.e. ``sigma`` is measured in
     the distance Adam can travel in one descent cycle (Adam moves every coordinate by about ``lr``
@@ -81,6 +86,9 @@ class Azure(Optimizer):
     running mean of the loss increases that rejected-or-accepted uphill proposals produced, so a
     proposal that raises the loss by ``T0 · D`` is accepted with probability ``1/e`` at the start,
     whatever the units of the loss (measured better than a temperature relative to ``|L|``).
+
+    Exploration waits until Adam has settled (``sa_patience``): while the loss keeps improving, or
+    keeps moving (minibatch noise, Adam bouncing along a valley), Azure *is* Adam, bit for bit.
 
     Without a closure there is no loss to judge a proposal by: Azure then adds the proposals
     unconditionally, scaled by the cooling schedule's shape ``T(k)/T0`` (annealed, Langevin-style
@@ -92,7 +100,7 @@ class Azure(Optimizer):
     Per-group hyperparameters: ``lr``, ``betas``, ``eps``, ``weight_decay``, ``T0``, ``sigma``,
     ``sa_steps``, ``sa_momentum``, ``max_grad_norm``. The Metropolis test is joint (one loss for all
     groups), at the numel-weighted mean temperature of the groups still annealing. Optimizer-wide:
-    ``sa_interval``, ``blend``, ``target_accept``, ``spike_factor``, ``seed``.
+    ``sa_interval``, ``sa_patience``, ``blend``, ``target_accept``, ``spike_factor``, ``seed``.
 
     Args:
         params: iterable of tensors, of ``(name, tensor)`` pairs, or of parameter-group dicts.
@@ -100,11 +108,14 @@ class Azure(Optimizer):
         betas, eps, weight_decay: as in ``torch.optim.Adam`` (L2 penalty added to the gradient).
         T0: initial temperature of the Metropolis test, in units of the typical uphill loss
             change of a descended proposal (default 0.1).
-        sigma: proposal scale, in units of ``lr * sa_interval`` (default 1.6).
+        sigma: proposal scale, in units of ``lr * sa_interval`` (default 2.4).
         sa_steps: length of the annealing phase in steps; 0 turns SA off (default 1000).
         sa_momentum: correlation of successive proposals, ``d ← μ d + sqrt(1-μ²) ξ`` (default 0:
             measured, correlated proposals explored less on Rastrigin-20).
         sa_interval: Adam steps between a proposal and its Metropolis judgement (default 10).
+        sa_patience: steps the best loss must go without a 0.1% improvement, the loss moving
+            less than 0.1% of it per step on average, before exploring starts; 0 explores from
+            the first step (default 100). Without a closure exploring starts at once.
         blend: ``True`` (default) shrinks proposals along a sigmoid centred mid-phase, handing
             over to pure Adam; ``False`` keeps them full-size until ``sa_steps``.
         target_accept: acceptance rate the proposal scale adapts towards; ``None`` (default)
@@ -132,7 +143,7 @@ class Azure(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
         T0: float = 0.1,
-        sigma: float = 1.6,
+        sigma: float = 2.4,
         sa_steps: int = 1000,
         sa_momentum: float = 0.0,
         sa_interval: int = 10,
@@ -243,9 +254,10 @@ class Azure(Optimizer):
 
     def _stalled(self, value: float) -> bool:
         """True once the best loss has not improved by ``_STALL_TOL`` (relative) for
-        ``sa_patience`` steps while the loss kept quiet (moved less than ``_QUIET · |best|`` per
-        step on average): Adam is stuck, so exploring starts. A loss that keeps jumping (e.g. a
-        fresh minibatch each step) gives the Metropolis test nothing to judge: no exploration."""
+        ``sa_patience`` steps while the loss kept quiet (moved less than ``_STALL_TOL · |best|``
+        per step on average): Adam has settled in a minimum, so exploring starts. A loss that keeps
+        moving (Adam still bouncing along a valley, or a fresh minibatch each step) means Adam is
+        not stuck, or gives the Metropolis test nothing reliable to judge: no exploration."""
         g = self.state[_GLOBAL]
         best, last = g["watch_loss"], g["last_loss"]
         g["jitter"] += 0.0 if last is None else abs(value - last)
@@ -254,7 +266,7 @@ class Azure(Optimizer):
             g["watch_loss"], g["watch_since"], g["jitter"] = value, g["step"], 0.0
             return g["sa_patience"] == 0
         waited = g["step"] - g["watch_since"]
-        return waited >= g["sa_patience"] and g["jitter"] <= _QUIET * abs(best) * waited
+        return waited >= g["sa_patience"] and g["jitter"] <= _STALL_TOL * abs(best) * waited
 
     def _metropolis(self, value: float) -> bool:
         g = self.state[_GLOBAL]
