@@ -502,15 +502,32 @@ def problem_section(problem: str, by_opt: Mapping[str, list[Run]], stats: Mappin
     for note in consistency_notes(by_opt):
         lines += [f"**Warning:** {note}.", ""]
     header = ["optimizer", "scored runs", *[f"`{n}`" for n in names], "loss evals", "grad evals",
-              "wall s"]  # fmt: skip
+              "wall s", "SA proposals (accepted)"]  # fmt: skip
     rows = []
     for optimizer, opt_runs in by_opt.items():
         ok = scored(opt_runs)
         cells = [metric_cell(name, ok, stats[problem, optimizer, name]) for name in names]
         costs = [fmt(stats[problem, optimizer, key]["median"]) for key in COST_KEYS[1:]]
-        rows.append([label(optimizer), run_counts(opt_runs), *cells, *costs])
+        rows.append([label(optimizer), run_counts(opt_runs), *cells, *costs,
+                     proposal_cell(stats, problem, optimizer)])
     lines += md_table(header, rows)
+    lines += ["", PROPOSALS_NOTE, ""]
     return lines + text_metric_table(by_opt) + figure_table(by_opt)
+
+
+PROPOSALS_NOTE = (
+    "SA proposals: median per run of the Metropolis proposals Azure made (accepted ones in "
+    "brackets); 0 means the loss never settled, so Azure ran as plain Adam throughout."
+)
+
+
+def proposal_cell(stats: Mapping, problem: str, optimizer: str) -> str:
+    """Median proposals (accepted) for optimizers that count them, else a dash."""
+    made = stats.get((problem, optimizer, "stats.n_proposals"))
+    accepted = stats.get((problem, optimizer, "stats.n_accepted"))
+    if not made or not accepted or made["median"] is None:
+        return "–"
+    return f"{fmt(made['median'])} ({fmt(accepted['median'])})"
 
 
 def consistency_notes(by_opt: Mapping[str, list[Run]]) -> list[str]:

@@ -29,7 +29,7 @@ def write_run(root, name, problem="heat", optimizer="azure", seed=0, value=1.0, 
         "n_grad_evals": 100,
         "wall_time_s": 0.5,
         "history": {"evals": evals, "loss": [value * (1 + 100 / e) for e in evals]},
-        "optimizer_stats": {"n_accepted": 3} if optimizer == "azure" else None,
+        "optimizer_stats": {"n_proposals": 5, "n_accepted": 3} if optimizer == "azure" else None,
         **fields,
     }
     (run_dir / "result.json").write_text(json.dumps(record))
@@ -137,7 +137,8 @@ def test_tables_show_rates_text_metrics_costs_and_figures(tmp_path):
     text = report.write_report(tmp_path).read_text()
     assert "| Azure | 3/3 | 0.2 [0.15, 0.55] | 2/3 (67%) |" in text  # err, then recovered rate
     assert "| Adam | 3/3 | 0.8 [0.75, 0.85] | 0/3 (0%) |" in text
-    assert "loss evals | grad evals | wall s" in text
+    assert "loss evals | grad evals | wall s | SA proposals (accepted) |" in text
+    assert "| 100 | 100 | 0.5 | 5 (3) |" in text and "| 100 | 100 | 0.5 | – |" in text
     assert "`x + 1`" in text  # the text metric, per run
     assert "![Azure seed 0](heat_azure_0/solution.png)" in text
     assert "![convergence](convergence.png)" in text
