@@ -415,15 +415,19 @@ class Azure(Optimizer):
         return state["sa_dir"]
 
     def _noise(self, params: list[Tensor]) -> list[Tensor]:
-        """Standard normal noise for every tensor, from one draw per device and dtype."""
+        """Standard normal noise for every tensor, from one draw per device and dtype, written into
+        a buffer kept between proposals (the same numbers as ``torch.randn``; no allocation)."""
         out: list[Tensor | None] = [None] * len(params)
         buckets: dict[tuple, list[int]] = {}
         for i, p in enumerate(params):
             buckets.setdefault((p.device, p.dtype), []).append(i)
+        cache = self.__dict__.setdefault("_noise_buffers", {})  # reused memory, never saved
         for (device, dtype), idx in buckets.items():
             sizes = [params[i].numel() for i in idx]
-            flat = torch.randn(sum(sizes), generator=self._generator(device), device=device,
-                               dtype=dtype)
+            flat = cache.get((device, dtype))
+            if flat is None or flat.numel() < sum(sizes):
+                flat = cache[device, dtype] = torch.empty(sum(sizes), device=device, dtype=dtype)
+            flat = flat[: sum(sizes)].normal_(generator=self._generator(device))
             for i, piece in zip(idx, torch.split(flat, sizes), strict=True):
                 out[i] = piece.view_as(params[i])
         return out  # type: ignore[return-value]
@@ -452,6 +456,7 @@ class Azure(Optimizer):
         for p in self._sa_params():
             for name in ("anchor", "best", "sa_dir", "best_step", *(f"best_{k}" for k in _MOMENTS)):
                 self.state[p].pop(name, None)
+        self.__dict__.pop("_noise_buffers", None)
         g["sa_done"] = True
         g["pending_since"] = None
 

@@ -291,6 +291,18 @@ def test_end_of_phase_restores_the_best_point_with_its_adam_moments():
         assert set(opt.state[p]) == {"step", "exp_avg", "exp_avg_sq"}  # SA buffers freed
 
 
+def test_noise_buffer_is_reused_during_the_phase_and_freed_after():
+    model, x, y = make_problem()
+    opt = Azure(model.parameters(), lr=1e-2, sa_steps=30, sa_interval=2, sigma=1.0, seed=0)
+    train(model, x, y, opt, 10, closure=False)
+    (buffer,) = opt.__dict__["_noise_buffers"].values()
+    pointer = buffer.data_ptr()
+    train(model, x, y, opt, 10, closure=False)
+    assert next(iter(opt.__dict__["_noise_buffers"].values())).data_ptr() == pointer
+    train(model, x, y, opt, 15, closure=False)
+    assert "_noise_buffers" not in opt.__dict__
+
+
 def test_lr_zero_moves_nothing_even_while_annealing():
     model, x, y = make_problem()
     before = flat(model)
