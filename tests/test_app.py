@@ -437,3 +437,9 @@ def test_bad_scheduler_fails_before_training_naming_the_key():
     cfg = compose_config("scheduler=step_decay", "+scheduler.bogus=1")
     with pytest.raises(app.ConfigError, match="scheduler"):
         app.setup(cfg)
+
+
+def test_validation_takes_the_dimension_from_the_command_line():
+    cfg = compose_config("experiment=validation", "problem.dim=50", hydra_node=True)
+    assert cfg.problem.dim == 50 and "rugged_levy" in cfg.hydra.sweeper.params.problem
+    assert cfg.hydra.sweep.dir.startswith("multirun/validation/dim50/")
