@@ -40,3 +40,16 @@ def test_ci_runs_the_readme_test_command():
     assert got.strip() == block_after("test-command").strip()
     assert "pytest" in got
     assert "azure-sciml experiment=compare" in block_after("main-command")
+
+
+def test_hyperparameter_table_shows_azures_defaults():
+    import ast
+    import inspect
+
+    from azure_sciml import Azure
+
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", README, re.M)
+    assert len(rows) >= 10
+    defaults = inspect.signature(Azure).parameters
+    for name, shown in rows:
+        assert ast.literal_eval(shown.strip()) == defaults[name].default, name
