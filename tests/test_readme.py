@@ -1,10 +1,14 @@
 """The README's commands and quickstart are the real ones."""
 
+import ast
+import inspect
 import re
 import subprocess
 from pathlib import Path
 
 import torch
+
+from azure_sciml import Azure
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -43,11 +47,6 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_hyperparameter_table_shows_azures_defaults():
-    import ast
-    import inspect
-
-    from azure_sciml import Azure
-
     rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", README, re.M)
     assert len(rows) >= 10
     defaults = inspect.signature(Azure).parameters
