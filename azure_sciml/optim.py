@@ -127,9 +127,15 @@ class Azure(Optimizer):
             touching ``p.grad``; ``None`` (default) disables clipping.
         seed: seed of the optimizer's own random generator (saved in ``state_dict``); ``None``
             draws one from torch's global generator, so ``torch.manual_seed`` makes runs repeatable.
-        fused: ``True`` runs the Adam part with torch's fused kernel (per group, CPU tensors only;
-            then equal to ``Adam(fused=True)``); ``None``/``False`` (default): multi-tensor path,
-            equal to ``Adam(foreach=True)``.
+        fused: ``True`` runs the Adam part with torch's fused kernel (per group, CPU and CUDA
+            tensors; then equal to ``Adam(fused=True)``); ``None``/``False`` (default): the
+            multi-tensor path, equal to ``Adam(foreach=True)``.
+
+    Random stream: the optimizer's own generator, seeded by ``seed``. On CUDA with Triton installed
+    (CUDA builds of torch ship it), an uncorrelated proposal is one kernel per device and dtype that
+    makes its normals in registers from a counter-based Philox stream keyed by ``seed`` and a draw
+    count kept in the state: no noise tensor is stored, and runs repeat exactly; the numbers differ
+    from the CPU stream's.
 
     Counters (``stats()``): ``n_loss_evals`` (closure calls Azure made), ``n_proposals``,
     ``n_accepted``, ``n_rejected``, ``n_nonfinite``, ``n_spikes``.
@@ -388,7 +394,7 @@ class Azure(Optimizer):
             return
         mu = group["sa_momentum"]
         if mu == 0.0:  # uncorrelated proposals (the default): no direction buffer to keep
-            torch._foreach_add_(params, self._noise(params), alpha=size)
+            self._add_noise(params, size)
         else:
             dirs = [self._direction(p) for p in params]
             torch._foreach_mul_(dirs, mu)
@@ -413,6 +419,25 @@ class Azure(Optimizer):
         if "sa_dir" not in state:
             state["sa_dir"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state["sa_dir"]
+
+    def _add_noise(self, params: list[Tensor], size: float) -> None:
+        """``p += size · ξ``, ``ξ ~ N(0, I)``. CUDA tensors (with Triton installed): one kernel per
+        device and dtype that makes the normals in registers from a counter-based stream (seed,
+        draw count), so no noise is stored; otherwise normals written into a reused buffer."""
+        buckets: dict[tuple, list[Tensor]] = {}
+        for p in params:
+            buckets.setdefault((p.device, p.dtype), []).append(p)
+        g = self.state[_GLOBAL]
+        for (device, dtype), bucket in buckets.items():
+            kernel = _noise_kernel_for(bucket)
+            if kernel is None:
+                torch._foreach_add_(bucket, self._noise(bucket), alpha=size)
+                continue
+            draws = g.get("kernel_draws", {})  # replaced, never mutated: state_dict shares it
+            draw = draws.get(str(device), -1) + 1
+            g["kernel_draws"] = {**draws, str(device): draw}
+            tables = self.__dict__.setdefault("_noise_tables", {}).setdefault((device, dtype), {})
+            kernel.add_normal_(bucket, size, g["seed"], draw, tables)
 
     def _noise(self, params: list[Tensor]) -> list[Tensor]:
         """Standard normal noise for every tensor, from one draw per device and dtype, written into
@@ -457,6 +482,7 @@ class Azure(Optimizer):
             for name in ("anchor", "best", "sa_dir", "best_step", *(f"best_{k}" for k in _MOMENTS)):
                 self.state[p].pop(name, None)
         self.__dict__.pop("_noise_buffers", None)
+        self.__dict__.pop("_noise_tables", None)
         g["sa_done"] = True
         g["pending_since"] = None
 
@@ -508,7 +534,7 @@ def _adam_update(
     params, grads, exp_avgs, exp_avg_sqs, steps, group, scratch=None, min_numel=1 << 15
 ) -> None:
     """``torch.optim.Adam``'s update, bit for bit: with ``group["fused"]`` its fused kernel
-    (``Adam(fused=True)``, CPU tensors only), otherwise its multi-tensor arithmetic
+    (``Adam(fused=True)``, CPU and CUDA tensors), otherwise its multi-tensor arithmetic
     (``Adam(foreach=True)``: same operations, bias correction and eps placement).
 
     On CPU ``torch._foreach_*`` runs its operation tensor by tensor, so running all operations on
@@ -520,15 +546,7 @@ def _adam_update(
     beta1, beta2 = group["betas"]
     lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
     if group.get("fused"):
-        if not all(p.is_cpu for p in params):
-            raise RuntimeError("Azure(fused=True) supports CPU tensors only; use fused=None")
-        # the kernel reads each tensor's step from a float32 tensor, as Adam(fused=True) keeps it
-        step_t = {t: torch.tensor(float(t), dtype=torch.float32) for t in set(steps)}
-        torch._fused_adam_(
-            params, grads, exp_avgs, exp_avg_sqs, [], [step_t[t] for t in steps],
-            lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=eps,
-            amsgrad=False, maximize=False,
-        )
+        _fused_adam(params, grads, exp_avgs, exp_avg_sqs, steps, group)
         return
     corr = {t: (-(lr / (1 - beta1**t)), (1 - beta2**t) ** 0.5) for t in set(steps)}
     rest = []
@@ -573,6 +591,44 @@ def _adam_update(
     torch._foreach_div_(denom, bias_correction2_sqrt)
     torch._foreach_add_(denom, eps)
     torch._foreach_addcdiv_(params, exp_avgs, denom, step_size)
+
+
+def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, steps, group) -> None:
+    """``Adam(fused=True)``'s kernel, one call per device and dtype (CPU and CUDA tensors). The
+    kernel reads each tensor's step from a float32 tensor on its device, as Adam keeps it; on CUDA
+    that tensor is filled on the device (``torch.full``), so the host never waits for it."""
+    beta1, beta2 = group["betas"]
+    buckets: dict[tuple, list[int]] = {}
+    for i, p in enumerate(params):
+        if p.device.type not in ("cpu", "cuda"):
+            raise RuntimeError(
+                f"Azure(fused=True) supports CPU and CUDA tensors, not {p.device.type}; "
+                "use fused=None"
+            )
+        buckets.setdefault((p.device, p.dtype), []).append(i)
+    for (device, _), idx in buckets.items():
+        step_t = {
+            t: torch.full((), float(t), dtype=torch.float32, device=device)
+            for t in {steps[i] for i in idx}
+        }
+        torch._fused_adam_(
+            [params[i] for i in idx], [grads[i] for i in idx], [exp_avgs[i] for i in idx],
+            [exp_avg_sqs[i] for i in idx], [], [step_t[steps[i]] for i in idx],
+            lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+            eps=group["eps"], amsgrad=False, maximize=False,
+        )
+
+
+def _noise_kernel_for(params: list[Tensor]):
+    """The Triton proposal kernel module when it can add the noise to ``params`` (CUDA tensors of
+    one dtype, Triton importable), else ``None`` (normals drawn into a buffer)."""
+    if not params[0].is_cuda:
+        return None
+    try:
+        from azure_sciml import _noise_kernel
+    except ImportError:  # no Triton: a CPU-only install, or a CUDA build without it
+        return None
+    return _noise_kernel if all(_noise_kernel.available(p) for p in params) else None
 
 
 def _check_group(group: dict) -> None:

@@ -9,7 +9,7 @@ problem of ``azure_sciml.problems.ALL`` (default settings; learning rate: the pr
 attribute, else 1e-3); evaluations per second = loss evaluations / ``FitResult.wall_time_s`` (the
 training loop only: building the problem and the final evaluation are not timed). Optimizers:
 Adam (torch's default implementation for the device), Adam ``fused=True``, Azure and Azure
-``fused=True`` (CPU only), with default hyperparameters, so Azure (``sa_steps=1000``) anneals, with
+``fused=True``, with default hyperparameters, so Azure (``sa_steps=1000``) anneals, with
 its Metropolis test, for the first 1000 steps. The figure is the median over ``--repeats`` runs, the
 optimizers alternating run by run. A problem whose module is missing is skipped, and the script
 says so.
@@ -44,8 +44,7 @@ def optimizers(lr: float, device: torch.device, smoke: bool = False) -> dict:
     if smoke:
         return out
     out["Adam fused"] = partial(torch.optim.Adam, lr=lr, fused=True)
-    if device.type == "cpu":  # Azure(fused=True) is CPU-only for now
-        out["Azure fused"] = partial(Azure, lr=lr, fused=True)
+    out["Azure fused"] = partial(Azure, lr=lr, fused=True)
     return out
 
 

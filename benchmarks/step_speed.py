@@ -8,7 +8,9 @@ Parameter sets: 10 x 1M, 200 x 1k and 4 x 25M float32 tensors, plus the problems
 MLP 2-20-20-20-1, ODE MLP 2-50-2) when their modules import. Optimizers: Adam single-tensor
 (``foreach=False``), multi-tensor (``foreach=True``) and fused (``fused=True``); Azure during its
 simulated-annealing phase (no closure: the annealed proposals are added unconditionally) and after
-it, each with its default Adam path and with ``fused=True`` (CPU only).
+it, each with its default Adam path and with ``fused=True``. On CUDA also "Azure fused SA (buffer)":
+the SA phase with the proposal's normals drawn into a buffer (``normal_`` + ``_foreach_add_``)
+instead of Azure's Triton kernel, which makes them in registers.
 
 Method: every optimizer of a row steps the same parameters (each keeps its own state), in the same
 process. A timed block is ``--interval`` consecutive steps (default: Azure's default
@@ -18,8 +20,10 @@ holds exactly one annealing proposal: its cost is amortised as in training. ms/s
 block by block (order reversed every other round). One warm-up block each first (which also takes
 the "after SA" optimizers past their SA phase). On CUDA the device is synchronised before and after
 every block. GB/s: 28 bytes per float32 parameter and step for Adam (read p, g, m, v; write p, m,
-v), plus 8 bytes per extra buffer read and written for Azure's SA phase (direction and noise, once
-per proposal: 16 / interval bytes per parameter and step).
+v), plus, in Azure's SA phase, once per proposal: 8 bytes (read and write p) when the noise is made
+in the kernel, 16 when it goes through a buffer (write it, read it, read and write p). On CUDA the
+script also measures a device-to-device copy (bytes read + written per second) and reports each
+GB/s as a fraction of it: the memory-bandwidth floor.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from _common import (  # noqa: E402
     table,
 )
 
-from azure_sciml import Azure  # noqa: E402
+from azure_sciml import Azure, optim  # noqa: E402
 
 SA_INTERVAL = inspect.signature(Azure).parameters["sa_interval"].default
 SHAPES = [(10, 1_000_000), (200, 1_000), (4, 25_000_000)]
@@ -58,6 +62,7 @@ RATIOS = [
     ("Azure", "Adam foreach"),
     ("Azure fused SA", "Adam fused"),
     ("Azure fused", "Adam fused"),
+    ("Azure fused SA (buffer)", "Adam fused"),
 ]
 
 
@@ -116,13 +121,45 @@ def variants(interval: int, device: torch.device, baseline: type | None) -> dict
         "Azure SA": (lambda ps: Azure(ps, **sa), "sa"),
         "Azure": (lambda ps: Azure(ps, **after), "after"),
     }
-    if device.type == "cpu":  # Azure(fused=True) is CPU-only for now
-        out["Azure fused SA"] = (lambda ps: Azure(ps, fused=True, **sa), "sa")
-        out["Azure fused"] = (lambda ps: Azure(ps, fused=True, **after), "after")
+    out["Azure fused SA"] = (lambda ps: Azure(ps, fused=True, **sa), "sa")
+    out["Azure fused"] = (lambda ps: Azure(ps, fused=True, **after), "after")
+    if device.type == "cuda":
+        out["Azure fused SA (buffer)"] = (lambda ps: BufferNoiseAzure(ps, fused=True, **sa), "sa")
     if baseline is not None:
         out["baseline SA"] = (lambda ps: baseline(ps, **sa), "sa")
         out["baseline"] = (lambda ps: baseline(ps, **after), "after")
     return out
+
+
+class BufferNoiseAzure(Azure):
+    """Azure with its proposal's normals drawn into a buffer on every device (no Triton kernel)."""
+
+    def _add_noise(self, params, size):
+        torch._foreach_add_(params, self._noise(params), alpha=size)
+
+
+def noise_in_kernel(name: str, device: torch.device) -> bool:
+    """Whether the variant's proposals make their noise inside a kernel (no buffer traffic)."""
+    if device.type != "cuda" or "buffer" in name:
+        return False
+    probe = torch.zeros(1, device=device)
+    return optim._noise_kernel_for([probe]) is not None
+
+
+def copy_gbps(device: torch.device, n: int = 100_000_000, repeats: int = 9) -> float | None:
+    """Device-to-device copy rate (bytes read + written per second) on CUDA, else None."""
+    if device.type != "cuda":
+        return None
+    src = torch.empty(n, device=device)
+    dst = torch.empty_like(src)
+    times = []
+    for _ in range(repeats + 1):
+        sync(device)
+        start = time.perf_counter()
+        dst.copy_(src)
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return 8 * n / median(times[1:]) / 1e9
 
 
 def time_row(params, interval, repeats, device, baseline, only=None) -> dict[str, float]:
@@ -155,9 +192,11 @@ def _block(opt, steps: int, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def gbps(ms: float, n_params: int, name: str, interval: int) -> float:
-    per_param = 28.0 + (16.0 / interval if name.endswith("SA") else 0.0)
-    return n_params * per_param / (ms * 1e-3) / 1e9
+def gbps(ms: float, n_params: int, name: str, interval: int, in_kernel: bool) -> float:
+    extra = 0.0
+    if " SA" in name:
+        extra = (8.0 if in_kernel else 16.0) / interval
+    return n_params * (28.0 + extra) / (ms * 1e-3) / 1e9
 
 
 def load_baseline(path: str) -> type:
@@ -231,12 +270,22 @@ def main(argv=None) -> int:
         print()
         cells = [[label, *(f"{ms[a] / ms[b]:.2f}" for a, b in ratios)] for label, _, ms in rows]
         print(table(["shape", *(f"{a} / {b}" for a, b in ratios)], cells))
+    kernel = {k: noise_in_kernel(k, device) for k in names}
+    achieved = [[gbps(ms[k], n, k, args.interval, kernel[k]) for k in names] for _, n, ms in rows]
     print()
-    print("Achieved GB/s (28 B per float32 parameter and step; Azure SA + 16/interval B):")
+    print("Achieved GB/s (28 B per float32 parameter and step; SA phase + 8/interval B with the")
+    print("noise made in the kernel, + 16/interval B through a buffer):")
     print()
-    print(table(["shape", *names],
-                [[label, *(f"{gbps(ms[k], n, k, args.interval):.1f}" for k in names)]
-                 for label, n, ms in rows]))
+    print(table(["shape", *names], [[row[0], *(f"{v:.1f}" for v in vals)]
+                                    for row, vals in zip(rows, achieved, strict=True)]))
+    peak = copy_gbps(device)
+    if peak:
+        print()
+        print(f"Fraction of the device-to-device copy rate ({peak:.0f} GB/s, read + write):")
+        print()
+        print(table(["shape", *names],
+                    [[row[0], *(f"{v / peak:.0%}" for v in vals)]
+                     for row, vals in zip(rows, achieved, strict=True)]))
     for note in notes:
         print(f"\nnote: {note}")
     return 0

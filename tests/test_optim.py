@@ -2,6 +2,8 @@
 
 import io
 import math
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -582,3 +584,20 @@ def test_converges_on_rosenbrock(closure):
         opt.step(loss_fn) if closure else (loss_fn(), opt.step())
     assert loss_fn().item() < 1e-5  # the minimum's value is 0
     assert torch.allclose(xy, torch.ones(2, dtype=torch.float64), atol=3e-3)
+
+
+def test_import_and_annealing_need_only_torch():
+    """``import azure_sciml`` and an annealing run on CPU load none of the app's or the GPU
+    kernel's dependencies (hydra, matplotlib, torchdiffeq, triton)."""
+    code = (
+        "import sys, torch, azure_sciml\n"
+        "p = torch.nn.Parameter(torch.ones(10))\n"
+        "opt = azure_sciml.Azure([p], sa_patience=0, sa_interval=2, seed=0)\n"
+        "for _ in range(6):\n"
+        "    opt.zero_grad(); loss = (p ** 2).sum(); loss.backward(); opt.step(lambda: loss)\n"
+        "assert opt.stats()['n_proposals'] > 0\n"
+        "heavy = ('hydra', 'omegaconf', 'matplotlib', 'torchdiffeq', 'triton')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

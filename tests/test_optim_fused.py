@@ -1,7 +1,8 @@
 """Azure's two Adam paths are torch.optim.Adam's, bit for bit.
 
 Default (``fused=None``): ``Adam(foreach=True)``, including the tensor-by-tensor CPU route for large
-contiguous tensors. ``fused=True``: ``Adam(fused=True)`` (torch's fused CPU kernel).
+contiguous tensors. ``fused=True``: ``Adam(fused=True)`` (torch's fused kernel; the CUDA checks are
+in tests/test_cuda.py).
 """
 
 import copy
@@ -172,8 +173,8 @@ def test_invalid_fused_value():
         Azure([nn.Parameter(torch.zeros(1))], fused="yes")
 
 
-def test_fused_rejects_non_cpu_tensors():
+def test_fused_rejects_devices_other_than_cpu_and_cuda():
     p = nn.Parameter(torch.zeros(3, device="meta"))
     p.grad = torch.zeros(3, device="meta")
-    with pytest.raises(RuntimeError, match="CPU"):
+    with pytest.raises(RuntimeError, match="CPU and CUDA tensors, not meta"):
         Azure([p], fused=True, sa_steps=0).step()
