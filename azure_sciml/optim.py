@@ -130,6 +130,13 @@ class Azure(Optimizer):
         fused: ``True`` runs the Adam part with torch's fused kernel (per group, CPU and CUDA
             tensors; then equal to ``Adam(fused=True)``); ``None``/``False`` (default): the
             multi-tensor path, equal to ``Adam(foreach=True)``.
+        sa_relax: ``None`` (default): every proposal descends ``sa_interval`` steps. A number
+            ``c``: when exploring starts at step ``k0``, proposals (and the settle) descend
+            ``clamp(round(c · (k0 - sa_patience)), sa_interval, 10 · sa_interval)`` steps, i.e. a
+            fraction of the steps Adam needed to relax from the start, restarting Adam (m, v, t
+            zeroed) every ``sa_interval`` steps of the descent; the proposal size stays
+            ``sigma · lr · sa_interval``. Measured (1/6): LJ13 7/20 vs 2/20 at the default,
+            Rastrigin-20/Ackley-20 not worse (docs/research/2026-11-23-session3-lj-log.md).
 
     Random stream: the optimizer's own generator, seeded by ``seed``. On CUDA with Triton installed
     (CUDA builds of torch ship it), an uncorrelated proposal is one kernel per device and dtype that
@@ -160,6 +167,7 @@ class Azure(Optimizer):
         max_grad_norm: float | None = None,
         seed: int | None = None,
         fused: bool | None = None,
+        sa_relax: float | None = None,
     ):
         defaults = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, T0=T0, sigma=sigma,
@@ -173,6 +181,8 @@ class Azure(Optimizer):
             raise ValueError(f"Invalid sa_patience value: {sa_patience!r} (an integer >= 0)")
         if not isinstance(blend, bool):
             raise ValueError(f"Invalid blend value: {blend!r} (True or False)")
+        if sa_relax is not None and not (isinstance(sa_relax, int | float) and sa_relax > 0):
+            raise ValueError(f"Invalid sa_relax value: {sa_relax!r} (> 0 or None)")
         super().__init__(params, defaults)
         for group in self.param_groups:
             _check_group(group)
@@ -181,6 +191,7 @@ class Azure(Optimizer):
         self.state[_GLOBAL] = dict(
             step=0, sa_interval=sa_interval, sa_patience=sa_patience, blend=blend,
             target_accept=target_accept, spike_factor=spike_factor, seed=seed, generators={},
+            sa_relax=sa_relax, descent=None,
             scale=1.0,
             sa_start=None, watch_loss=None, watch_since=0, last_loss=None, jitter=0.0,
             anchor_loss=None, best_loss=None, uphill=None, pending_since=None, sa_done=False,
@@ -224,6 +235,11 @@ class Azure(Optimizer):
                 loss = closure()
             g["n_loss_evals"] += 1
             skip_update = self._judge(float(torch.as_tensor(loss).detach()))
+            since = g["pending_since"]
+            if since is not None and not skip_update and g.get("descent"):
+                into = g["step"] - since  # a long descent restarts Adam every sa_interval steps
+                if into > 0 and into % g["sa_interval"] == 0:
+                    self._fresh_adam(self._sa_params())
         if not skip_update:
             for group in self.param_groups:
                 self._adam_group(group)
@@ -247,16 +263,25 @@ class Azure(Optimizer):
         if g["sa_start"] is None:
             if self._stalled(value):  # settle: K fresh-Adam steps, as every proposal gets
                 g["sa_start"] = g["step"]
+                if g.get("sa_relax"):  # descent length from Adam's own relaxation time
+                    k = round(g["sa_relax"] * (g["step"] - g["sa_patience"]))
+                    g["descent"] = min(max(k, g["sa_interval"]), 10 * g["sa_interval"])
                 self._fresh_adam(self._sa_params())
             return False
         if g["anchor_loss"] is None:
-            if g["step"] - g["sa_start"] >= g["sa_interval"]:
+            if g["step"] - g["sa_start"] >= self._descent():
                 self._save("anchor", value)
                 self._save("best", value)
             return False
-        if g["pending_since"] is None or g["step"] - g["pending_since"] < g["sa_interval"]:
+        if g["pending_since"] is None or g["step"] - g["pending_since"] < self._descent():
             return False
         return not self._metropolis(value)
+
+    def _descent(self) -> int:
+        """Steps a proposal descends before its judgement: ``sa_interval``, or with ``sa_relax``
+        the length set when exploring started."""
+        g = self.state[_GLOBAL]
+        return g.get("descent") or g["sa_interval"]
 
     def _stalled(self, value: float) -> bool:
         """True once the best loss has not improved by ``_STALL_TOL`` (relative) for
@@ -365,7 +390,7 @@ class Azure(Optimizer):
         if with_closure:
             if g["anchor_loss"] is None or g["pending_since"] is not None:
                 return
-            if step + 1 + interval >= self._sa_end():
+            if step + 1 + self._descent() >= self._sa_end():
                 return
             g["pending_since"] = step + 1
         elif step % interval:

@@ -118,9 +118,10 @@ def test_kernel_noise_is_standard_normal(n):
     assert abs(x.mean().item()) < tol
     assert abs(x.std().item() - 1) < 2 * tol
     assert abs((x.abs() > 1.96).float().mean().item() - 0.05) < 0.01
-    chunks = x[: n // 1024 * 1024].view(-1, 1024)  # the kernel's sub-blocks: no two alike
-    assert abs((chunks[1:] * chunks[:-1]).mean().item()) < tol
-    assert not (chunks[1:] == chunks[:-1]).all(dim=1).any()
+    if n >= 2048:  # the kernel's sub-blocks of 1024: uncorrelated, no two alike
+        chunks = x[: n // 1024 * 1024].view(-1, 1024)
+        assert abs((chunks[1:] * chunks[:-1]).mean().item()) < tol
+        assert not (chunks[1:] == chunks[:-1]).all(dim=1).any()
 
 
 def test_kernel_stream_is_keyed_by_seed_and_draw_and_covers_every_tensor():

@@ -601,3 +601,27 @@ def test_import_and_annealing_need_only_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_sa_relax_sets_the_descent_from_adams_relaxation_time():
+    import functools
+
+    from azure_sciml.problems.energy import LennardJones
+    from azure_sciml.train import fit
+
+    with pytest.raises(ValueError, match="sa_relax"):
+        Azure([nn.Parameter(torch.zeros(1))], sa_relax=0)
+    prob = LennardJones(n_atoms=13, steps=1500)
+    runs = {}
+    for relax in (None, 1 / 6, 1 / 100):
+        make = functools.partial(Azure, lr=prob.lr, sa_steps=1350, sa_relax=relax)
+        runs[relax] = fit(prob, make, seed=0)
+    g = {k: r.optimizer.state["azure"] for k, r in runs.items()}
+    assert g[None]["descent"] is None
+    k0 = g[1 / 6]["sa_start"]
+    assert k0 == g[None]["sa_start"]  # same Adam trajectory up to the stall
+    assert g[1 / 6]["descent"] == min(max(round((k0 - 100) / 6), 10), 100)
+    assert g[1 / 100]["descent"] == 10  # clamped to sa_interval: judged as without sa_relax
+    assert runs[1 / 100].final_loss == runs[None].final_loss
+    n_proposals = {k: r.optimizer.stats()["n_proposals"] for k, r in runs.items()}
+    assert n_proposals[1 / 6] < n_proposals[None]
