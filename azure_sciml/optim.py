@@ -53,28 +53,33 @@ class Azure(Optimizer):
     .. code-block:: text
 
         input: lr γ, betas (β1, β2), eps ε, weight_decay λ, T0, sigma σ, sa_steps S,
-               sa_momentum μ, sa_interval K, sa_patience P, blend, target_accept a*,
-               closure f (optional)
+               sa_momentum μ, sa_interval K, sa_patience P, sa_relax c, blend,
+               target_accept a*, closure f (optional)
         for k = 0, 1, 2, ...
             L_k, g_k ← f(θ_k)                                  (one loss + gradient evaluation)
             if L_k is NaN/Inf or a spike:  restore θ ← anchor (if any); skip the step
             until exploring has started (k0 unset):                  (wait for Adam to settle)
                 if min L has not dropped by 0.1% in the last P steps and the loss moved < 0.1%
-                of it per step on average:  k0 ← k;  m, v, t ← 0;  after K more steps
-                anchor ← best ← θ, L_anchor ← L      (P = 0: k0 = 0, explore from the start)
-            if a proposal is pending and K steps have passed:   (Metropolis on the descended loss)
+                of it per step on average:  k0 ← k;  m, v, t ← 0;
+                R ← clamp(round(c (k0 - P)), K, 10 K)     (descent length: a fraction of the steps
+                                  Adam took to relax from the start; R = K if c is None)
+                after R more steps  anchor ← best ← θ, L_anchor ← L
+                                                     (P = 0: k0 = 0, explore from the start)
+            if a proposal is pending and R steps have passed:   (Metropolis on the descended loss)
                 Δ ← L_k - L_anchor;  if Δ > 0:  D ← D + 0.1 (Δ - D)   (D ← Δ at the first)
                 T ← Σ_groups T0 (1 - (k-k0)/(S-k0)) · numel / Σ numel      (linear cooling)
                 accept with prob min(1, exp(-Δ / (T D)))       (D: the typical uphill change)
                 accept: anchor ← θ_k, L_anchor ← L_k;  best ← θ_k if L_k < L_best
                 reject: θ ← anchor and skip the Adam update (g_k belongs to the rejected point)
-                c ← c · exp(0.5 (accepted - a*))     (if a* is set: acceptance-rate-targeted scale)
+                s ← s · exp(0.5 (accepted - a*))     (if a* is set: acceptance-rate-targeted scale)
+            if a proposal is pending and K, 2K, ... steps have passed:  m, v, t ← 0
+                                             (restarted descent: frees v of the first gradients)
             Adam update (identical to torch.optim.Adam):
                 g ← g_k + λ θ;  m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²
                 θ ← θ - γ/(1-β1^t) · m / (sqrt(v/(1-β2^t)) + ε)
-            if anchor set, k < S - K, no proposal pending:        (propose every K steps)
+            if anchor set, k < S - R, no proposal pending:       (propose after every descent)
                 d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I) from the optimizer's own generator
-                θ ← θ + w(k) σ c γ K d,   w(k) = 1 / (1 + exp(10 ((k-k0)/(S-k0) - 1/2)))
+                θ ← θ + w(k) σ s γ K d,   w(k) = 1 / (1 + exp(10 ((k-k0)/(S-k0) - 1/2)))
                                                      (w ≡ 1 if blend is False)
                 m, v, t ← 0                        (the proposal descends with a fresh Adam)
             at k = S: θ, m, v, t ← best's if L_best < L_anchor; SA buffers are freed
@@ -100,14 +105,15 @@ class Azure(Optimizer):
     Per-group hyperparameters: ``lr``, ``betas``, ``eps``, ``weight_decay``, ``T0``, ``sigma``,
     ``sa_steps``, ``sa_momentum``, ``max_grad_norm``. The Metropolis test is joint (one loss for all
     groups), at the numel-weighted mean temperature of the groups still annealing. Optimizer-wide:
-    ``sa_interval``, ``sa_patience``, ``blend``, ``target_accept``, ``spike_factor``, ``seed``.
+    ``sa_interval``, ``sa_patience``, ``sa_relax``, ``blend``, ``target_accept``, ``spike_factor``,
+    ``seed``.
 
     Args:
         params: iterable of tensors, of ``(name, tensor)`` pairs, or of parameter-group dicts.
         lr: learning rate (default 1e-3).
         betas, eps, weight_decay: as in ``torch.optim.Adam`` (L2 penalty added to the gradient).
         T0: initial temperature of the Metropolis test, in units of the typical uphill loss
-            change of a descended proposal (default 0.1).
+            change of a descended proposal (default 0.3).
         sigma: proposal scale, in units of ``lr * sa_interval`` (default 2.4).
         sa_steps: length of the annealing phase in steps; 0 turns SA off (default 1000).
         sa_momentum: correlation of successive proposals, ``d ← μ d + sqrt(1-μ²) ξ`` (default 0:
@@ -115,7 +121,14 @@ class Azure(Optimizer):
         sa_interval: Adam steps between a proposal and its Metropolis judgement (default 10).
         sa_patience: steps the best loss must go without a 0.1% improvement, the loss moving
             less than 0.1% of it per step on average, before exploring starts; 0 explores from
-            the first step (default 100). Without a closure exploring starts at once.
+            the first step (default 50). Without a closure exploring starts at once.
+        sa_relax: descent length of a proposal as a fraction ``c`` of the steps Adam took to relax
+            from the start: when exploring starts at step ``k0``, the settle and every proposal
+            descend ``R = clamp(round(c · (k0 - sa_patience)), sa_interval, 10 · sa_interval)``
+            steps before their judgement, Adam restarted (m, v, t zeroed) every ``sa_interval``
+            steps of it; the proposal size stays ``sigma · lr · sa_interval``. ``None``: R =
+            ``sa_interval`` (default 0.125: measured, LJ13 38/80 vs Adam's 23/80 on fresh seeds,
+            where ``None`` gave 19/80; docs/algorithm.md).
         blend: ``True`` (default) shrinks proposals along a sigmoid centred mid-phase, handing
             over to pure Adam; ``False`` keeps them full-size until ``sa_steps``.
         target_accept: acceptance rate the proposal scale adapts towards; ``None`` (default)
@@ -130,13 +143,6 @@ class Azure(Optimizer):
         fused: ``True`` runs the Adam part with torch's fused kernel (per group, CPU and CUDA
             tensors; then equal to ``Adam(fused=True)``); ``None``/``False`` (default): the
             multi-tensor path, equal to ``Adam(foreach=True)``.
-        sa_relax: ``None`` (default): every proposal descends ``sa_interval`` steps. A number
-            ``c``: when exploring starts at step ``k0``, proposals (and the settle) descend
-            ``clamp(round(c · (k0 - sa_patience)), sa_interval, 10 · sa_interval)`` steps, i.e. a
-            fraction of the steps Adam needed to relax from the start, restarting Adam (m, v, t
-            zeroed) every ``sa_interval`` steps of the descent; the proposal size stays
-            ``sigma · lr · sa_interval``. Measured (1/6): LJ13 7/20 vs 2/20 at the default,
-            Rastrigin-20/Ackley-20 not worse (docs/research/2026-11-23-session3-lj-log.md).
 
     Random stream: the optimizer's own generator, seeded by ``seed``. On CUDA with Triton installed
     (CUDA builds of torch ship it), an uncorrelated proposal is one kernel per device and dtype that
@@ -155,19 +161,19 @@ class Azure(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
-        T0: float = 0.1,
+        T0: float = 0.3,
         sigma: float = 2.4,
         sa_steps: int = 1000,
         sa_momentum: float = 0.0,
         sa_interval: int = 10,
-        sa_patience: int = 100,
+        sa_patience: int = 50,
+        sa_relax: float | None = 0.125,
         blend: bool = True,
         target_accept: float | None = None,
         spike_factor: float | None = None,
         max_grad_norm: float | None = None,
         seed: int | None = None,
         fused: bool | None = None,
-        sa_relax: float | None = None,
     ):
         defaults = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, T0=T0, sigma=sigma,
@@ -181,7 +187,9 @@ class Azure(Optimizer):
             raise ValueError(f"Invalid sa_patience value: {sa_patience!r} (an integer >= 0)")
         if not isinstance(blend, bool):
             raise ValueError(f"Invalid blend value: {blend!r} (True or False)")
-        if sa_relax is not None and not (isinstance(sa_relax, int | float) and sa_relax > 0):
+        if sa_relax is not None and (
+            isinstance(sa_relax, bool) or not isinstance(sa_relax, int | float) or sa_relax <= 0
+        ):
             raise ValueError(f"Invalid sa_relax value: {sa_relax!r} (> 0 or None)")
         super().__init__(params, defaults)
         for group in self.param_groups:

@@ -1,5 +1,6 @@
 """Azure as a torch.optim drop-in: Adam equivalence, annealing behaviour, state, validation."""
 
+import functools
 import io
 import math
 import subprocess
@@ -10,8 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from azure_sciml import Azure
+from azure_sciml import Azure, fit
 from azure_sciml.optim import exploration_weight, metropolis_accept, temperature
+from azure_sciml.problems.energy import LennardJones
 
 
 def make_problem(seed=0, dtype=torch.float64):
@@ -604,24 +606,46 @@ def test_import_and_annealing_need_only_torch():
 
 
 def test_sa_relax_sets_the_descent_from_adams_relaxation_time():
-    import functools
-
-    from azure_sciml.problems.energy import LennardJones
-    from azure_sciml.train import fit
-
-    with pytest.raises(ValueError, match="sa_relax"):
-        Azure([nn.Parameter(torch.zeros(1))], sa_relax=0)
+    for bad in (0, -0.1, True, "0.1"):
+        with pytest.raises(ValueError, match="sa_relax"):
+            Azure([nn.Parameter(torch.zeros(1))], sa_relax=bad)
     prob = LennardJones(n_atoms=13, steps=1500)
     runs = {}
     for relax in (None, 1 / 6, 1 / 100):
-        make = functools.partial(Azure, lr=prob.lr, sa_steps=1350, sa_relax=relax)
+        make = functools.partial(Azure, lr=prob.lr, sa_steps=1350, sa_patience=50, sa_relax=relax)
         runs[relax] = fit(prob, make, seed=0)
     g = {k: r.optimizer.state["azure"] for k, r in runs.items()}
     assert g[None]["descent"] is None
     k0 = g[1 / 6]["sa_start"]
     assert k0 == g[None]["sa_start"]  # same Adam trajectory up to the stall
-    assert g[1 / 6]["descent"] == min(max(round((k0 - 100) / 6), 10), 100)
+    assert g[1 / 6]["descent"] == min(max(round((k0 - 50) / 6), 10), 100) > 10
     assert g[1 / 100]["descent"] == 10  # clamped to sa_interval: judged as without sa_relax
     assert runs[1 / 100].final_loss == runs[None].final_loss
     n_proposals = {k: r.optimizer.stats()["n_proposals"] for k, r in runs.items()}
     assert n_proposals[1 / 6] < n_proposals[None]
+
+
+def test_long_descents_restart_adam_every_sa_interval_steps():
+    p = nn.Parameter(torch.zeros(3))
+    opt = Azure([p], lr=0.01, sa_steps=600, sa_patience=20, sa_relax=0.3, seed=0)
+    adam_steps, judged = [], []
+    for _ in range(600):
+        def closure():
+            opt.zero_grad()
+            loss = ((p - 1) ** 2).sum() + 1.0  # settles after ~100 steps
+            loss.backward()
+            return loss
+
+        before = opt.stats()["n_accepted"] + opt.stats()["n_rejected"]
+        opt.step(closure)
+        g = opt.state["azure"]
+        if g["pending_since"] is not None:
+            adam_steps.append(opt.state[p]["step"])
+        judged.append(opt.stats()["n_accepted"] + opt.stats()["n_rejected"] - before)
+    descent = opt.state["azure"]["descent"]
+    assert descent >= 25  # 0.3 of the ~100 steps Adam took to settle
+    assert max(adam_steps) == 10  # restarted every sa_interval steps of the descent
+    at = [i for i, j in enumerate(judged) if j]
+    assert len(at) >= 5
+    # a judgement every descent + 1 steps: R Adam steps after the proposal, then the judged step
+    assert {b - a for a, b in zip(at, at[1:], strict=False)} == {descent + 1}
