@@ -7,6 +7,7 @@ import torch
 PROBS = {
     "lj13": ("azure_sciml.problems.energy", "LennardJones", dict(n_atoms=13)),
     "lj19": ("azure_sciml.problems.energy", "LennardJones", dict(n_atoms=19)),
+    "lj26": ("azure_sciml.problems.energy", "LennardJones", dict(n_atoms=26)),
     "rastrigin": ("azure_sciml.problems.rugged", "RuggedFunction", dict(name="rastrigin", dim=20)),
     "ackley": ("azure_sciml.problems.rugged", "RuggedFunction", dict(name="ackley", dim=20)),
 }
