@@ -217,6 +217,19 @@ def test_each_problem_gets_a_verdict(tmp_path):
     assert rows["ode"]["verdict"].startswith("no significant difference (p=1")
 
 
+def test_verdict_follows_the_signed_ranks_not_the_count_of_near_ties(tmp_path):
+    """Lennard-Jones-like pairs: Adam is lower by ~1e-7 on 21 seeds where both reach the same
+    minimum, Azure lower by ~3 on 19 seeds where only Azure reaches it. Azure is better (the
+    median difference, a tiny Adam win, named Adam)."""
+    azure = [-1e-6 + 1e-7 * (1 + i / 100) for i in range(21)] + [0.0] * 19
+    adam = [-1e-6] * 21 + [2.85 + 0.1 * i for i in range(19)]
+    write_sweep(tmp_path, azure, adam, problem="energy")
+    report.write_report(tmp_path)
+    row = comparison_rows(tmp_path)["energy"]
+    assert int(row["better"]) == 19  # Azure lower on fewer seeds ...
+    assert row["verdict"].startswith("Azure better")  # ... but by far more
+
+
 def test_console_script_writes_the_report(tmp_path):
     write_sweep(tmp_path, azure_values=[0.1, 0.2], adam_values=[1.0, 1.0])
     out = subprocess.run(
