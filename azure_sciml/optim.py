@@ -95,6 +95,11 @@ class Azure(Optimizer):
     Exploration waits until Adam has settled (``sa_patience``): while the loss keeps improving, or
     keeps moving (minibatch noise, Adam bouncing along a valley), Azure *is* Adam, bit for bit.
 
+    A closure may also *raise* ``FloatingPointError`` on a non-finite loss or gradient (as
+    ``azure_sciml.fit``'s does): while exploring, Azure treats that like a NaN loss (the proposal
+    that produced it is rejected, the anchor restored, the run goes on); before and after exploring
+    the error propagates, as with any optimizer.
+
     Without a closure there is no loss to judge a proposal by: Azure then adds the proposals
     unconditionally, scaled by the cooling schedule's shape ``T(k)/T0`` (annealed, Langevin-style
     noise; ``T0`` itself has no effect there). With a closure the loss is evaluated once per step,
@@ -239,8 +244,13 @@ class Azure(Optimizer):
         loss = None
         skip_update = False
         if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+            try:
+                with torch.enable_grad():
+                    loss = closure()
+            except FloatingPointError:  # a closure that refuses a NaN/Inf loss or gradient
+                if not self._can_restore():
+                    raise
+                loss = torch.tensor(math.nan)
             g["n_loss_evals"] += 1
             skip_update = self._judge(float(torch.as_tensor(loss).detach()))
             since = g["pending_since"]
@@ -330,6 +340,11 @@ class Azure(Optimizer):
             g["scale"] *= math.exp(0.5 * (float(accepted) - g["target_accept"]))
             g["scale"] = min(max(g["scale"], 1e-3), 1e3)
         return accepted
+
+    def _can_restore(self) -> bool:
+        """Whether a bad evaluation can be undone: exploring, with an anchor to go back to."""
+        g = self.state[_GLOBAL]
+        return g["anchor_loss"] is not None and not g["sa_done"]
 
     def _is_spike(self, value: float) -> bool:
         g = self.state[_GLOBAL]

@@ -159,7 +159,8 @@ def fit(
 
     ``clip_grad_norm`` clips every optimizer's gradients the same way, inside the closure.
     ``on_nonfinite``: ``"stop"`` ends the run as ``status="diverged"`` at the first NaN/Inf loss or
-    gradient; ``"skip"`` drops that step and goes on. Either way the weights never see it.
+    gradient; ``"skip"`` drops that step and goes on. Either way the weights never see it. (Azure
+    handles one that its own exploration caused itself: it rejects the proposal and goes on.)
     ``checkpoint``: file that holds model, optimizer (Azure's generator and schedule included),
     the loop's counters and torch's RNG state, written atomically every ``checkpoint_every`` steps
     and at the end; with ``resume=True`` an existing checkpoint is loaded first and the run

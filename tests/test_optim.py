@@ -437,6 +437,35 @@ def test_nonfinite_loss_leaves_parameters_unchanged(bad, sa_steps):
     assert opt.stats()["n_nonfinite"] == 2
 
 
+def test_a_closure_that_raises_on_a_proposal_is_rejected_not_fatal():
+    """fit()'s closure raises FloatingPointError on a NaN/Inf loss or gradient. While exploring,
+    Azure rejects the proposal behind it and restores the anchor; before exploring it propagates."""
+    p = nn.Parameter(torch.zeros(4))
+    opt = Azure([p], lr=0.01, sa_steps=300, sa_patience=0, sa_interval=5, sigma=50.0, seed=0)
+
+    def closure():
+        opt.zero_grad()
+        if p.abs().max() > 0.5:  # a proposal went too far: "atoms overlap"
+            raise FloatingPointError("non-finite gradient")
+        loss = ((p - 0.1) ** 2).sum()
+        loss.backward()
+        return loss
+
+    with pytest.warns(RuntimeWarning, match="rejected"):
+        for _ in range(200):
+            opt.step(closure)
+    stats = opt.stats()
+    assert stats["n_nonfinite"] > 0 and stats["n_loss_evals"] == 200
+    assert p.abs().max() <= 0.5  # back at an anchor whenever a proposal broke the closure
+
+    def broken():
+        raise FloatingPointError("loss is nan")
+
+    fresh = Azure([nn.Parameter(torch.ones(4))], lr=0.01, sa_patience=0, seed=0)
+    with pytest.raises(FloatingPointError):  # no anchor yet: nothing to go back to
+        fresh.step(broken)
+
+
 def test_spike_is_rejected_and_restores_anchor():
     model, x, y = make_problem()
     opt = Azure(model.parameters(), lr=1e-2, sa_steps=100, sa_interval=3, spike_factor=10.0,
