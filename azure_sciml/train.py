@@ -173,8 +173,11 @@ def fit(
     torch.manual_seed(seed)
     model = problem.build(torch.device(device), dtype)
     counter = _Counter(problem, model, clip_grad_norm)
-    opt = optimizer(counter.params)
-    sched = scheduler(opt) if scheduler is not None else None
+    # an optimizer that draws from torch's RNG when built (Azure with seed=None draws its seed)
+    # must not shift the stream the training data come from: same minibatches for every optimizer
+    with torch.random.fork_rng(devices=_cuda_indices(torch.device(device))):
+        opt = optimizer(counter.params)
+        sched = scheduler(opt) if scheduler is not None else None
     loop = _Loop(problem, model, opt, sched, counter)
     if resume and checkpoint is not None and Path(checkpoint).exists():
         loop.load(Path(checkpoint))
@@ -193,6 +196,12 @@ def fit(
     if bar is not None:
         bar.close()
     return _result(loop)
+
+
+def _cuda_indices(device: torch.device) -> list[int]:
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
 
 
 def _check_fit_args(on_nonfinite: str, checkpoint, checkpoint_every: int) -> None:

@@ -61,6 +61,20 @@ def test_same_seed_same_start_and_data_for_every_optimizer():
     assert not torch.equal(seen["adam"], seen["other"])
 
 
+def test_building_the_optimizer_does_not_shift_the_data_stream():
+    """Toy draws a fresh minibatch from torch's RNG every evaluation; an optimizer factory that
+    draws from the same RNG (as Azure with seed=None does) must not change those minibatches."""
+
+    def rng_hungry(params):
+        torch.rand(1000)
+        return ADAM(params)
+
+    plain = fit(Toy(), ADAM, seed=3, steps=30)
+    hungry = fit(Toy(), rng_hungry, seed=3, steps=30)
+    assert hungry.history == plain.history
+    assert torch.equal(flat(hungry.model), flat(plain.model))
+
+
 def test_training_reduces_loss_and_keeps_best_iterate():
     result = fit(Toy(), ADAM, steps=200)
     losses = [loss for _, loss in result.history]
