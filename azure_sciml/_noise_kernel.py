@@ -50,18 +50,23 @@ def _store(base, start, col, n, QUARTER: tl.constexpr, size, z, j: tl.constexpr)
 
 
 def available(p: torch.Tensor) -> bool:
-    """Whether the kernel handles ``p``: a contiguous CUDA float32, float16 or bfloat16 tensor."""
-    return p.is_cuda and p.dtype in _DTYPES and p.is_contiguous()
+    """Whether the kernel handles ``p``: a contiguous CUDA float32, float16 or bfloat16 tensor on
+    a GPU Triton supports (compute capability 7.0 or newer)."""
+    return (
+        p.is_cuda and p.dtype in _DTYPES and p.is_contiguous()
+        and torch.cuda.get_device_capability(p.device) >= (7, 0)
+    )
 
 
 def add_normal_(params: list[torch.Tensor], size: float, seed: int, draw: int, cache: dict) -> None:
     """``p += size * N(0, 1)`` for every ``p`` in ``params`` (one device and dtype, all
     :func:`available`), with the normals of draw number ``draw`` of the stream keyed by ``seed``."""
     table = _table(params, cache)
-    _add_normal_kernel[(table["blocks"],)](
-        table["ptrs"], table["numels"], table["block_tensor"], table["block_start"],
-        seed & (2**63 - 1), draw, float(size), DTYPE=_DTYPES[params[0].dtype], BLOCK=BLOCK,
-    )
+    with torch.cuda.device(params[0].device):  # Triton launches on the current device and stream
+        _add_normal_kernel[(table["blocks"],)](
+            table["ptrs"], table["numels"], table["block_tensor"], table["block_start"],
+            seed & (2**63 - 1), draw, float(size), DTYPE=_DTYPES[params[0].dtype], BLOCK=BLOCK,
+        )
 
 
 def _table(params: list[torch.Tensor], cache: dict) -> dict:

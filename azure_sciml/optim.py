@@ -130,8 +130,9 @@ class Azure(Optimizer):
         sa_relax: descent length of a proposal as a fraction ``c`` of the steps Adam took to relax
             from the start: when exploring starts at step ``k0``, the settle and every proposal
             descend ``R = clamp(round(c · (k0 - sa_patience)), sa_interval, 10 · sa_interval)``
-            steps before their judgement, Adam restarted (m, v, t zeroed) every ``sa_interval``
-            steps of it; the proposal size stays ``sigma · lr · sa_interval``. ``None``: R =
+            steps before their judgement, a proposal's descent with Adam restarted (m, v, t
+            zeroed) every ``sa_interval`` steps; the proposal size stays
+            ``sigma · lr · sa_interval``. ``None``: R =
             ``sa_interval`` (default 0.125: measured on 200 fresh LJ13 seeds, 81/200 at the global
             minimum against Adam's 56/200 and 50/200 with ``None``; docs/algorithm.md).
         blend: ``True`` (default) shrinks proposals along a sigmoid centred mid-phase, handing
@@ -242,7 +243,7 @@ class Azure(Optimizer):
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         g = self.state[_GLOBAL]
         loss = None
-        skip_update = False
+        skip_update = raised = False
         if closure is not None:
             try:
                 with torch.enable_grad():
@@ -250,18 +251,19 @@ class Azure(Optimizer):
             except FloatingPointError:  # a closure that refuses a NaN/Inf loss or gradient
                 if not self._can_restore():
                     raise
-                loss = torch.tensor(math.nan)
+                loss, raised = torch.tensor(math.nan), True
             g["n_loss_evals"] += 1
             skip_update = self._judge(float(torch.as_tensor(loss).detach()))
             since = g["pending_since"]
             if since is not None and not skip_update and g.get("descent"):
                 into = g["step"] - since  # a long descent restarts Adam every sa_interval steps
                 if into > 0 and into % g["sa_interval"] == 0:
-                    self._fresh_adam(self._sa_params())
+                    self._fresh_adam(self._exploring_params())
         if not skip_update:
             for group in self.param_groups:
                 self._adam_group(group)
-        self._explore(with_closure=closure is not None)
+        if not raised:  # a closure that raised left no gradients: propose at the next step
+            self._explore(with_closure=closure is not None)
         g["step"] += 1
         return loss
 
@@ -269,6 +271,14 @@ class Azure(Optimizer):
 
     def _sa_params(self) -> list[Tensor]:
         return [p for group in self.param_groups for p in group["params"] if p.requires_grad]
+
+    def _exploring_params(self) -> list[Tensor]:
+        """Parameters of the groups whose proposals move them now (sigma > 0, still annealing)."""
+        step = self.state[_GLOBAL]["step"]
+        return [
+            p for group in self.param_groups if group["sigma"] > 0 and step < group["sa_steps"]
+            for p in group["params"] if p.requires_grad
+        ]
 
     def _judge(self, value: float) -> bool:
         """Metropolis bookkeeping for the loss of the current point; True means skip the update."""
@@ -366,6 +376,7 @@ class Azure(Optimizer):
             )
         if g["anchor_loss"] is not None and not g["sa_done"]:
             self._restore("anchor")
+            self._fresh_adam(self._sa_params())
             g["pending_since"] = None
 
     def _annealing(self, step: int) -> bool:
@@ -475,17 +486,36 @@ class Azure(Optimizer):
         buckets: dict[tuple, list[Tensor]] = {}
         for p in params:
             buckets.setdefault((p.device, p.dtype), []).append(p)
-        g = self.state[_GLOBAL]
-        for (device, dtype), bucket in buckets.items():
-            kernel = _noise_kernel_for(bucket)
-            if kernel is None:
+        for bucket in buckets.values():
+            if not self._add_noise_in_kernel(bucket, size):
                 torch._foreach_add_(bucket, self._noise(bucket), alpha=size)
-                continue
-            draws = g.get("kernel_draws", {})  # replaced, never mutated: state_dict shares it
-            draw = draws.get(str(device), -1) + 1
-            g["kernel_draws"] = {**draws, str(device): draw}
-            tables = self.__dict__.setdefault("_noise_tables", {}).setdefault((device, dtype), {})
-            kernel.add_normal_(bucket, size, g["seed"], draw, tables)
+
+    def _add_noise_in_kernel(self, bucket: list[Tensor], size: float) -> bool:
+        """The Triton path for one device and dtype; False where it cannot run (no CUDA, no
+        Triton, or a Triton that fails to compile here: warned once, then the buffer path)."""
+        device, dtype = bucket[0].device, bucket[0].dtype
+        broken = self.__dict__.setdefault("_kernel_failed", set())
+        kernel = None if device in broken else _noise_kernel_for(bucket)
+        if kernel is None:
+            return False
+        g = self.state[_GLOBAL]
+        draws = g.get("kernel_draws", {})  # replaced, never mutated: state_dict shares it
+        draw = draws.get(str(device), -1) + 1
+        key = g["seed"] + 1_000_003 * (device.index or 0)  # one stream per GPU
+        tables = self.__dict__.setdefault("_noise_tables", {}).setdefault((device, dtype), {})
+        try:
+            kernel.add_normal_(bucket, size, key, draw, tables)
+        except Exception as err:  # Triton installed but unable to build or launch the kernel
+            broken.add(device)
+            warnings.warn(
+                f"Azure: Triton proposal kernel unavailable on {device} ({type(err).__name__}: "
+                f"{err}); drawing the noise into a buffer instead.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return False
+        g["kernel_draws"] = {**draws, str(device): draw}
+        return True
 
     def _noise(self, params: list[Tensor]) -> list[Tensor]:
         """Standard normal noise for every tensor, from one draw per device and dtype, written into
@@ -674,7 +704,7 @@ def _noise_kernel_for(params: list[Tensor]):
         return None
     try:
         from azure_sciml import _noise_kernel
-    except ImportError:  # no Triton: a CPU-only install, or a CUDA build without it
+    except Exception:  # no Triton (a CPU-only install, a CUDA build without it) or a broken one
         return None
     return _noise_kernel if all(_noise_kernel.available(p) for p in params) else None
 

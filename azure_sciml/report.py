@@ -304,8 +304,8 @@ def compare(
         test="",
         verdict="",
     )
-    comparison.p_value, comparison.test = paired_test(diffs)
-    comparison.verdict = verdict(comparison, signed_rank_sum(diffs), alpha)
+    comparison.p_value, comparison.test, lean = paired_test(diffs)
+    comparison.verdict = verdict(comparison, lean, alpha)
     return comparison
 
 
@@ -326,18 +326,21 @@ def signed_rank_sum(diffs: np.ndarray) -> float:
     return float(np.sum(np.sign(nonzero) * ranks))
 
 
-def paired_test(diffs: np.ndarray) -> tuple[float, str]:
-    """Two-sided p of "no difference": Wilcoxon signed-rank (scipy) or the exact sign test."""
+def paired_test(diffs: np.ndarray) -> tuple[float, str, float]:
+    """Two-sided p of "no difference": Wilcoxon signed-rank (scipy) or the exact sign test; and
+    the side that test leans to (its signed-rank sum, or wins minus losses for the sign test):
+    negative means the optimizer is better."""
     nonzero = diffs[diffs != 0]
     if nonzero.size == 0:
-        return 1.0, "none (no differences)"
+        return 1.0, "none (no differences)", 0.0
     try:
         from scipy.stats import wilcoxon
     except ImportError:
-        return sign_test(int((nonzero < 0).sum()), nonzero.size), "exact sign test"
+        worse, better = int((nonzero > 0).sum()), int((nonzero < 0).sum())
+        return sign_test(better, nonzero.size), "exact sign test", float(worse - better)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(wilcoxon(nonzero).pvalue), "Wilcoxon signed-rank"
+        return float(wilcoxon(nonzero).pvalue), "Wilcoxon signed-rank", signed_rank_sum(nonzero)
 
 
 def sign_test(k: int, n: int) -> float:
@@ -346,12 +349,12 @@ def sign_test(k: int, n: int) -> float:
     return min(1.0, 2 * sum(math.comb(n, i) for i in range(tail + 1)) / 2**n)
 
 
-def verdict(c: Comparison, rank_sum: float, alpha: float) -> str:
+def verdict(c: Comparison, lean: float, alpha: float) -> str:
     if c.n_pairs == 0:
         return "no paired runs"
     if c.p_value >= alpha:
         return f"no significant difference (p={c.p_value:.2g})"
-    winner = c.optimizer if rank_sum < 0 else c.baseline
+    winner = c.optimizer if lean < 0 else c.baseline
     return f"{label(winner)} better (p={c.p_value:.2g})"
 
 

@@ -451,11 +451,16 @@ def test_a_closure_that_raises_on_a_proposal_is_rejected_not_fatal():
         loss.backward()
         return loss
 
+    still = 0  # proposals that left the parameters at their anchor
     with pytest.warns(RuntimeWarning, match="rejected"):
         for _ in range(200):
             opt.step(closure)
+            g = opt.state["azure"]
+            if g["pending_since"] == g["step"]:  # a proposal was made at the end of this step
+                still += torch.equal(p.detach(), opt.state[p]["anchor"])
     stats = opt.stats()
     assert stats["n_nonfinite"] > 0 and stats["n_loss_evals"] == 200
+    assert stats["n_proposals"] > 10 and still == 0  # every proposal moved the parameters
     assert p.abs().max() <= 0.5  # back at an anchor whenever a proposal broke the closure
 
     def broken():
@@ -464,6 +469,54 @@ def test_a_closure_that_raises_on_a_proposal_is_rejected_not_fatal():
     fresh = Azure([nn.Parameter(torch.ones(4))], lr=0.01, sa_patience=0, seed=0)
     with pytest.raises(FloatingPointError):  # no anchor yet: nothing to go back to
         fresh.step(broken)
+
+
+def test_descent_restarts_leave_groups_that_do_not_explore_alone():
+    a, b = nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(3))
+    opt = Azure([{"params": [a]}, {"params": [b], "sigma": 0.0}], lr=0.01, sa_steps=600,
+                sa_patience=20, sa_relax=0.3, T0=1e12, seed=0)  # every proposal accepted
+    steps_a, steps_b = [], []
+    for _ in range(600):
+        def closure():
+            opt.zero_grad()
+            loss = ((a - 1) ** 2).sum() + ((b - 1) ** 2).sum() + 1.0
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        if opt.state["azure"]["pending_since"] is not None:  # within a proposal's descent
+            steps_a.append(opt.state[a]["step"])
+            steps_b.append(opt.state[b]["step"])
+    assert opt.stats()["n_rejected"] == 0 and opt.state["azure"]["descent"] > 10
+    assert max(steps_a) == 10  # the exploring group restarts every sa_interval steps
+    assert steps_b == sorted(steps_b) and steps_b[-1] > 300  # the other one never does
+
+
+def test_a_noise_kernel_that_cannot_run_falls_back_to_the_buffer(monkeypatch):
+    """Triton present but unable to build or launch: warned once, then the noise buffer."""
+    import azure_sciml.optim as optim
+
+    class Broken:
+        calls = 0
+
+        @staticmethod
+        def add_normal_(*args):
+            Broken.calls += 1
+            raise RuntimeError("ptxas not found")
+
+    monkeypatch.setattr(optim, "_noise_kernel_for", lambda params: Broken)
+    p = nn.Parameter(torch.zeros(5))
+    p.grad = torch.zeros(5)
+    opt = Azure([p], lr=0.1, sa_interval=1, seed=0)
+    with pytest.warns(RuntimeWarning, match="kernel unavailable.*ptxas"):
+        opt.step()
+    before = p.detach().clone()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step()  # no second attempt, no second warning
+    assert Broken.calls == 1
+    assert not torch.equal(p.detach(), before)  # the buffer path made the proposal
+    assert "kernel_draws" not in opt.state["azure"]
 
 
 def test_spike_is_rejected_and_restores_anchor():

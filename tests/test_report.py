@@ -73,15 +73,28 @@ def test_sign_test_is_exact_two_sided_binomial(k, n, p):
 
 def test_paired_test_falls_back_to_sign_test_without_scipy(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy.stats", None)  # makes `from scipy.stats import` fail
-    p_value, test = report.paired_test(report.np.array([-1.0, -2.0, -0.5, -3.0, -1.0, -2.0]))
+    p_value, test, lean = report.paired_test(report.np.array([-1.0, -2.0, -0.5, -3.0, -1.0, -2.0]))
     assert test == "exact sign test"
     assert p_value == pytest.approx(2 / 64)
+    assert lean == -6  # six wins for the optimizer, no loss
+
+
+def test_without_scipy_the_verdict_follows_the_sign_test(monkeypatch):
+    """21 small wins against 9 large losses: the sign test counts seeds, so the optimizer wins."""
+    monkeypatch.setitem(sys.modules, "scipy.stats", None)
+    diffs = report.np.array([-float(k) for k in range(1, 22)] + [float(k) for k in range(22, 31)])
+    p_value, test, lean = report.paired_test(diffs)
+    assert test == "exact sign test" and p_value < 0.05
+    assert lean < 0 < report.signed_rank_sum(diffs)  # the two statistics disagree here
+    pairs = report.np.stack([diffs, report.np.zeros_like(diffs)], axis=1) - 100.0
+    c = report.compare("p", "azure", "adam", "err", pairs, alpha=0.05)
+    assert c.verdict.startswith("Azure better")
 
 
 def test_paired_test_uses_wilcoxon_when_scipy_is_there():
     pytest.importorskip("scipy")
-    p_value, test = report.paired_test(report.np.array([-1.0, -2.0, -0.5, -3.0, -1.5, -2.5]))
-    assert test == "Wilcoxon signed-rank"
+    p_value, test, lean = report.paired_test(report.np.array([-1.0, -2.0, -0.5, -3.0, -1.5, -2.5]))
+    assert test == "Wilcoxon signed-rank" and lean == -21
     assert p_value == pytest.approx(2 / 64)  # exact: all six ranks on one side
 
 
@@ -221,6 +234,7 @@ def test_verdict_follows_the_signed_ranks_not_the_count_of_near_ties(tmp_path):
     """Lennard-Jones-like pairs: Adam is lower by ~1e-7 on 21 seeds where both reach the same
     minimum, Azure lower by ~3 on 19 seeds where only Azure reaches it. Azure is better (the
     median difference, a tiny Adam win, named Adam)."""
+    pytest.importorskip("scipy")  # the Wilcoxon test; the sign test would count seeds
     azure = [-1e-6 + 1e-7 * (1 + i / 100) for i in range(21)] + [0.0] * 19
     adam = [-1e-6] * 21 + [2.85 + 0.1 * i for i in range(19)]
     write_sweep(tmp_path, azure, adam, problem="energy")
