@@ -50,12 +50,13 @@ def _store(base, start, col, n, QUARTER: tl.constexpr, size, z, j: tl.constexpr)
 
 
 def available(p: torch.Tensor) -> bool:
-    """Whether the kernel handles ``p``: a contiguous CUDA float32, float16 or bfloat16 tensor on
-    a GPU Triton supports (compute capability 7.0 or newer)."""
-    return (
-        p.is_cuda and p.dtype in _DTYPES and p.is_contiguous()
-        and torch.cuda.get_device_capability(p.device) >= (7, 0)
-    )
+    """Whether the kernel handles ``p``: a contiguous CUDA float32, float16 or bfloat16 tensor."""
+    return p.is_cuda and p.dtype in _DTYPES and p.is_contiguous()
+
+
+def supported(device: torch.device) -> bool:
+    """Whether Triton supports the GPU: compute capability 7.0 or newer."""
+    return torch.cuda.get_device_capability(device) >= (7, 0)
 
 
 def add_normal_(params: list[torch.Tensor], size: float, seed: int, draw: int, cache: dict) -> None:

@@ -706,7 +706,8 @@ def _noise_kernel_for(params: list[Tensor]):
         from azure_sciml import _noise_kernel
     except Exception:  # no Triton (a CPU-only install, a CUDA build without it) or a broken one
         return None
-    return _noise_kernel if all(_noise_kernel.available(p) for p in params) else None
+    ok = _noise_kernel.supported(params[0].device) and all(map(_noise_kernel.available, params))
+    return _noise_kernel if ok else None
 
 
 def _check_group(group: dict) -> None:
