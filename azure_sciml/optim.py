@@ -374,7 +374,7 @@ class Azure(Optimizer):
                 RuntimeWarning,
                 stacklevel=3,
             )
-        if g["anchor_loss"] is not None and not g["sa_done"]:
+        if self._can_restore():
             self._restore("anchor")
             self._fresh_adam(self._sa_params())
             g["pending_since"] = None
@@ -483,10 +483,8 @@ class Azure(Optimizer):
         """``p += size · ξ``, ``ξ ~ N(0, I)``. CUDA tensors (with Triton installed): one kernel per
         device and dtype that makes the normals in registers from a counter-based stream (seed,
         draw count), so no noise is stored; otherwise normals written into a reused buffer."""
-        buckets: dict[tuple, list[Tensor]] = {}
-        for p in params:
-            buckets.setdefault((p.device, p.dtype), []).append(p)
-        for bucket in buckets.values():
+        for idx in _by_device_and_dtype(params).values():
+            bucket = [params[i] for i in idx]
             if not self._add_noise_in_kernel(bucket, size):
                 torch._foreach_add_(bucket, self._noise(bucket), alpha=size)
 
@@ -521,11 +519,8 @@ class Azure(Optimizer):
         """Standard normal noise for every tensor, from one draw per device and dtype, written into
         a buffer kept between proposals (the same numbers as ``torch.randn``; no allocation)."""
         out: list[Tensor | None] = [None] * len(params)
-        buckets: dict[tuple, list[int]] = {}
-        for i, p in enumerate(params):
-            buckets.setdefault((p.device, p.dtype), []).append(i)
         cache = self.__dict__.setdefault("_noise_buffers", {})  # reused memory, never saved
-        for (device, dtype), idx in buckets.items():
+        for (device, dtype), idx in _by_device_and_dtype(params).items():
             sizes = [params[i].numel() for i in idx]
             flat = cache.get((device, dtype))
             if flat is None or flat.numel() < sum(sizes):
@@ -671,19 +666,26 @@ def _adam_update(
     torch._foreach_addcdiv_(params, exp_avgs, denom, step_size)
 
 
+def _by_device_and_dtype(tensors: list[Tensor]) -> dict[tuple, list[int]]:
+    """Indices of ``tensors`` grouped by (device, dtype), in order: one kernel call per group."""
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(tensors):
+        groups.setdefault((t.device, t.dtype), []).append(i)
+    return groups
+
+
 def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, steps, group) -> None:
     """``Adam(fused=True)``'s kernel, one call per device and dtype (CPU and CUDA tensors). The
     kernel reads each tensor's step from a float32 tensor on its device, as Adam keeps it; on CUDA
     that tensor is filled on the device (``torch.full``), so the host never waits for it."""
     beta1, beta2 = group["betas"]
-    buckets: dict[tuple, list[int]] = {}
-    for i, p in enumerate(params):
-        if p.device.type not in ("cpu", "cuda"):
+    buckets = _by_device_and_dtype(params)
+    for device, _ in buckets:
+        if device.type not in ("cpu", "cuda"):
             raise RuntimeError(
-                f"Azure(fused=True) supports CPU and CUDA tensors, not {p.device.type}; "
+                f"Azure(fused=True) supports CPU and CUDA tensors, not {device.type}; "
                 "use fused=None"
             )
-        buckets.setdefault((p.device, p.dtype), []).append(i)
     for (device, _), idx in buckets.items():
         step_t = {
             t: torch.full((), float(t), dtype=torch.float32, device=device)
