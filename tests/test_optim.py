@@ -474,7 +474,7 @@ def test_a_closure_that_raises_on_a_proposal_is_rejected_not_fatal():
 def test_descent_restarts_leave_groups_that_do_not_explore_alone():
     a, b = nn.Parameter(torch.zeros(3)), nn.Parameter(torch.zeros(3))
     opt = Azure([{"params": [a]}, {"params": [b], "sigma": 0.0}], lr=0.01, sa_steps=600,
-                sa_patience=20, sa_relax=0.3, T0=1e12, seed=0)  # every proposal accepted
+                sa_patience=20, sa_relax=0.3, sa_converge=None, T0=1e12, seed=0)  # all accepted
     steps_a, steps_b = [], []
     for _ in range(600):
         def closure():
@@ -716,7 +716,7 @@ def test_sa_relax_sets_the_descent_from_adams_relaxation_time():
 
 def test_long_descents_restart_adam_every_sa_interval_steps():
     p = nn.Parameter(torch.zeros(3))
-    opt = Azure([p], lr=0.01, sa_steps=600, sa_patience=20, sa_relax=0.3, seed=0)
+    opt = Azure([p], lr=0.01, sa_steps=600, sa_patience=20, sa_relax=0.3, sa_converge=None, seed=0)
     adam_steps, judged = [], []
     for _ in range(600):
         def closure():
@@ -738,3 +738,52 @@ def test_long_descents_restart_adam_every_sa_interval_steps():
     assert len(at) >= 5
     # a judgement every descent + 1 steps: R Adam steps after the proposal, then the judged step
     assert {b - a for a, b in zip(at, at[1:], strict=False)} == {descent + 1}
+
+
+def judged_descents(steps=600, **kw):
+    """(steps into its descent at which each proposal was judged, the descent R, the optimizer)
+    for Azure on a quadratic that Adam takes ~100 steps to settle on (R = 0.3 of that)."""
+    p = nn.Parameter(torch.zeros(3))
+    opt = Azure([p], lr=0.01, sa_steps=steps, sa_patience=20, seed=0, **kw)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((p - 1) ** 2).sum() + 1.0
+        loss.backward()
+        return loss
+
+    into = []
+    for _ in range(steps):
+        g = opt.state["azure"]
+        since, before = g["pending_since"], opt.stats()["n_accepted"] + opt.stats()["n_rejected"]
+        opt.step(closure)
+        if opt.stats()["n_accepted"] + opt.stats()["n_rejected"] > before:
+            into.append(g["step"] - 1 - since)
+    return into, opt.state["azure"]["descent"], opt
+
+
+def test_sa_converge_judges_long_descents_once_they_stop_falling():
+    for bad in (-0.1, True, "0.1", math.inf, math.nan):
+        with pytest.raises(ValueError, match="sa_converge"):
+            Azure([nn.Parameter(torch.zeros(1))], sa_converge=bad)
+    fixed, descent, _ = judged_descents(sa_relax=0.3, sa_converge=None)
+    assert descent >= 20 and set(fixed) == {descent}
+    # 0: judged once a block did not lower the loss at all, at the latest after 20 K steps
+    never, _, _ = judged_descents(steps=1500, sa_relax=0.3, sa_converge=0.0)
+    at_once, _, _ = judged_descents(steps=1500, sa_relax=0.3, sa_converge=1e9)
+    assert at_once[1:] == [descent] * (len(at_once) - 1)  # the first: D unknown, judged at R
+    assert all(d >= descent and (d - descent) % 10 == 0 and d <= 200 for d in never)
+    assert max(never) > descent  # some descents were still falling at R: they went on
+    # default 0.01: judged between R and 20 K steps, at a block boundary after R
+    default, _, opt = judged_descents(steps=1500, sa_relax=0.3)
+    assert opt.state["azure"]["sa_converge"] == 0.01
+    assert all(d >= descent and (d - descent) % 10 == 0 and d <= 200 for d in default)
+
+
+def test_sa_converge_leaves_short_descents_alone():
+    runs = {}
+    for converge in (None, 0.01):  # R = sa_interval (< 2 K): judged after R steps either way
+        into, descent, opt = judged_descents(sa_relax=None, sa_converge=converge)
+        runs[converge] = (into, descent, [t.clone() for t in opt.param_groups[0]["params"]])
+    assert runs[None][0] == runs[0.01][0] and set(runs[None][0]) == {10}
+    assert torch.equal(runs[None][2][0], runs[0.01][2][0])
