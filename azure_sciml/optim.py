@@ -82,10 +82,10 @@ class Azure(Optimizer):
             Adam update (identical to torch.optim.Adam):
                 g ← g_k + λ θ;  m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²
                 θ ← θ - γ/(1-β1^t) · m / (sqrt(v/(1-β2^t)) + ε)
-            if anchor set, k < S - R, no proposal pending:       (propose after every descent)
+            if anchor set, k < S - R (S - 20K if converging), no proposal pending:  (propose)
                 d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I) from the optimizer's own generator
                 θ ← θ + w(k) σ s γ K d,   w(k) = 1 / (1 + exp(10 ((k-k0)/(S-k0) - 1/2)))
-                                                     (w ≡ 1 if blend is False)
+                           (w ≡ 1 if blend is False, or if descents are judged once converged)
                 m, v, t ← 0                        (the proposal descends with a fresh Adam)
             at k = S: θ, m, v, t ← best's if L_best < L_anchor; SA buffers are freed
 
@@ -148,7 +148,10 @@ class Azure(Optimizer):
             always after ``R`` steps (default 0.01: LJ13 135/200 at the global minimum against
             75/200 with ``None`` and Adam's 53/200, on fresh seeds; docs/algorithm.md).
         blend: ``True`` (default) shrinks proposals along a sigmoid centred mid-phase, handing
-            over to pure Adam; ``False`` keeps them full-size until ``sa_steps``.
+            over to pure Adam; ``False`` keeps them full-size until ``sa_steps``. Where long
+            descents are judged once converged (``sa_converge``), proposals keep their full size
+            either way: the cooling Metropolis test hands over by itself there, and a shrunken
+            proposal would spend a whole descent returning to its anchor.
         target_accept: acceptance rate the proposal scale adapts towards; ``None`` (default)
             keeps it fixed (measured: adapting collapsed the scale, since a proposal too small to
             leave its basin descends back and is accepted).
@@ -349,6 +352,12 @@ class Azure(Optimizer):
         long = self._descent() >= _CONVERGE_FROM * g["sa_interval"]
         return g.get("sa_converge") is not None and long
 
+    def _blends(self) -> bool:
+        """The sigmoid hand-over shrinks proposals unless descents are judged once converged:
+        there the cooling Metropolis test hands over by itself, and a shrunken proposal would
+        spend a whole descent returning to its anchor."""
+        return self.state[_GLOBAL]["blend"] and not self._converging()
+
     def _longest_descent(self) -> int:
         g = self.state[_GLOBAL]
         return _LONGEST * g["sa_interval"] if self._converging() else self._descent()
@@ -493,7 +502,7 @@ class Azure(Optimizer):
     def _propose_group(self, group: dict, step: int, scale: float, with_closure: bool) -> None:
         T0, (into, length) = group["T0"], self._phase(step, group)
         size = group["sigma"] * group["lr"] * self.state[_GLOBAL]["sa_interval"] * scale
-        size *= exploration_weight(into, length, self.state[_GLOBAL]["blend"])
+        size *= exploration_weight(into, length, self._blends())
         if not with_closure:
             size *= temperature(into, T0, length) / T0 if T0 > 0 else 0.0
         params = [p for p in group["params"] if p.grad is not None]
