@@ -55,7 +55,7 @@ class Azure(Optimizer):
     .. code-block:: text
 
         input: lr γ, betas (β1, β2), eps ε, weight_decay λ, T0, sigma σ, sa_steps S,
-               sa_momentum μ, sa_interval K, sa_patience P, sa_relax c, sa_converge ε, blend,
+               sa_momentum μ, sa_interval K, sa_patience P, sa_relax c, sa_converge η, blend,
                target_accept a*, closure f (optional)
         for k = 0, 1, 2, ...
             L_k, g_k ← f(θ_k)                                  (one loss + gradient evaluation)
@@ -70,7 +70,7 @@ class Azure(Optimizer):
             if a proposal is pending and its descent is over:   (Metropolis on the descended loss)
                                   (over: R steps have passed; if R >= 2K and D is known, at the
                                    first of R, R+K, ... up to 20K steps where the last K steps
-                                   lowered the loss by at most ε D: judged once converged)
+                                   lowered the loss by at most η D: judged once converged)
                 Δ ← L_k - L_anchor;  if Δ > 0:  D ← D + 0.1 (Δ - D)   (D ← Δ at the first)
                 T ← Σ_groups T0 (1 - (k-k0)/(S-k0)) · numel / Σ numel      (linear cooling)
                 accept with prob min(1, exp(-Δ / (T D)))       (D: the typical uphill change)
@@ -337,13 +337,14 @@ class Azure(Optimizer):
         descent, interval = self._descent(), g["sa_interval"]
         if not self._converging() or g["uphill"] is None:
             return into >= descent
+        if into >= self._longest_descent():
+            return True
         if into < descent - interval or (into - descent) % interval:
             return False
         previous, g["block_loss"] = g.get("block_loss"), value
         if into < descent:
             return False
-        settled = previous - value <= g["sa_converge"] * g["uphill"]
-        return settled or into >= self._longest_descent()
+        return previous - value <= g["sa_converge"] * g["uphill"]
 
     def _converging(self) -> bool:
         """``sa_converge`` applies to long descents (``R >= 2 sa_interval``: a problem whose

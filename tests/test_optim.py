@@ -741,15 +741,26 @@ def test_long_descents_restart_adam_every_sa_interval_steps():
     assert {b - a for a, b in zip(at, at[1:], strict=False)} == {descent + 1}
 
 
-def judged_descents(steps=600, **kw):
+def judged_descents(steps=600, factor=1.0, falling=False, **kw):
     """(steps into its descent at which each proposal was judged, the descent R, the optimizer)
-    for Azure on a quadratic that Adam takes ~100 steps to settle on (R = 0.3 of that)."""
+    for Azure on a quadratic that Adam takes ~100 steps to settle on (R = 0.3 of that), the loss
+    times ``factor``; ``falling``: plus a term that keeps falling through every descent."""
     p = nn.Parameter(torch.zeros(3))
     opt = Azure([p], lr=0.01, sa_steps=steps, sa_patience=20, seed=0, **kw)
+    g, finish, opt.pending_at_end = opt.state["azure"], opt._finish_annealing, []
+
+    def finish_and_record():  # is a proposal still pending when the SA phase ends?
+        opt.pending_at_end.append(g["pending_since"])
+        finish()
+
+    opt._finish_annealing = finish_and_record
 
     def closure():
         opt.zero_grad()
         loss = ((p - 1) ** 2).sum() + 1.0
+        if falling and g["pending_since"] is not None:  # 0.01 lower every step of a descent
+            loss = loss + 0.01 * max(0, 400 - (g["step"] - g["pending_since"]))
+        loss = loss * factor
         loss.backward()
         return loss
 
@@ -847,3 +858,19 @@ def test_converging_descents_keep_full_size_proposals():
         assert len(late[converge]) >= 5 and statistics.median(early) > 0.1  # 0.24·|ξ|, ξ in 3-D
     assert max(late[None]) < 0.05  # short judgement: the sigmoid hand-over shrank them
     assert statistics.median(late[0.01]) > 0.1  # converged judgement: full size to the end
+
+
+def test_converging_descents_end_at_the_longest_and_within_the_phase():
+    for steps in range(1140, 1340, 3):  # proposals made near the end must be judged before it
+        into, descent, opt = judged_descents(steps=steps, falling=True, sa_relax=0.3,
+                                             sa_converge=0.0)
+        assert descent % 10 and max(into) == 200  # R not a multiple of K; capped at 20 K
+        assert all(d == 200 or (d - descent) % 10 == 0 for d in into)
+        assert opt.pending_at_end == [None], steps  # nothing left half-descended, unjudged
+
+
+def test_the_convergence_threshold_is_in_the_losss_own_units():
+    runs = [judged_descents(steps=1500, factor=f, sa_relax=0.3, eps=0.0) for f in (1.0, 2.0**10)]
+    (a, descent, opt_a), (b, _, opt_b) = runs
+    assert a == b and max(a) > descent  # same judgement steps; some went on past R
+    assert torch.equal(opt_a.param_groups[0]["params"][0], opt_b.param_groups[0]["params"][0])
