@@ -146,7 +146,8 @@ class Azure(Optimizer):
             (``D``: the typical uphill change, the temperature's loss scale), at most
             ``20 · sa_interval`` steps; short descents are judged after ``R`` steps. ``None``:
             always after ``R`` steps (default 0.01: LJ13 135/200 at the global minimum against
-            75/200 with ``None`` and Adam's 53/200, on fresh seeds; docs/algorithm.md).
+            75/200 with ``None`` and Adam's 53/200 on fresh seeds; with the full-size proposals
+            below, 181/200 against Adam's 52/200 in ``experiment=lj_odds``; docs/algorithm.md).
         blend: ``True`` (default) shrinks proposals along a sigmoid centred mid-phase, handing
             over to pure Adam; ``False`` keeps them full-size until ``sa_steps``. Where long
             descents are judged once converged (``sa_converge``), proposals keep their full size
