@@ -1,8 +1,9 @@
 """``azure-sciml-report DIR``: aggregate every ``result.json`` below DIR (one run or a sweep).
 
-Writes into DIR: ``report.md`` (verdict per problem, tables, figures), ``report.csv`` (median,
-quartiles, min and max of every quantity per problem and optimizer), ``comparison.csv`` (paired
-comparison with the baseline, Adam), ``runs.csv`` (one row per run) and ``convergence.png``.
+Writes into DIR: ``report.md`` (verdict per problem, targets, tables, figures), ``report.csv``
+(median, quartiles, min and max of every quantity per problem and optimizer), ``comparison.csv``
+(paired comparison with the baseline, Adam), ``runs.csv`` (one row per run) and
+``convergence.png``.
 :class:`ReportCallback` runs it at the end of a multirun (``hydra.callbacks`` in ``config.yaml``).
 
 Honesty rules: metrics are summarised by median and quartiles over seeds; the verdict pairs runs
@@ -10,6 +11,20 @@ with the baseline by (problem, seed) on the headline metric (lower is better) an
 the Wilcoxon signed-rank test (scipy) or else the exact sign test; diverged runs are scored at the
 weights they stopped at and flagged; failed runs and job dirs without a ``result.json`` (missing)
 are counted and listed, never averaged.
+
+Targets: a sweep whose config has a ``targets`` list (an experiment's goals, e.g. "LJ13 reaches the
+global minimum in >= 90% of runs") gets a "Targets" section saying of each whether it is met, with
+the numbers. The list is read from ``multirun.yaml`` (Hydra's record of the sweep's config). Each
+entry: ``text`` (what it says), ``problems`` (problem labels), ``kind`` and, as the kind needs,
+``metric`` and ``value``; ``optimizer`` (default ``azure``) is judged against the baseline:
+
+* ``rate_at_least``: the 0/1 ``metric`` (e.g. ``success``) holds in at least a ``value`` fraction
+  of the optimizer's runs (failed and missing runs count as misses);
+* ``rate_above_baseline``: the 0/1 ``metric`` holds in more runs of the optimizer than of the
+  baseline, summed over ``problems``;
+* ``median_ratio_at_most``: median headline metric of the optimizer over the baseline's is at most
+  ``value``, on each problem;
+* ``not_worse``: the paired verdict on each problem is not "baseline better".
 """
 
 from __future__ import annotations
@@ -34,6 +49,7 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 RESULT_FILE = "result.json"  # written by azure_sciml.app into each run dir
+SWEEP_CONFIG = "multirun.yaml"  # written by Hydra into the sweep dir; its ``targets`` key
 BASELINE = "adam"
 ALPHA = 0.05
 SCORED = ("ok", "diverged")  # statuses whose runs have metrics
@@ -88,11 +104,14 @@ def write_report(root: Path, baseline: str = BASELINE, alpha: float = ALPHA) -> 
     groups = group_runs(runs)
     summary = summarise(groups)
     comparisons = compare_all(groups, baseline, alpha)
+    goals = [judge(target, groups, comparisons, baseline) for target in load_targets(root)]
     write_csv(root / "report.csv", summary)
     write_csv(root / "comparison.csv", [asdict(c) for c in comparisons])
     write_csv(root / "runs.csv", [run_row(run) for run in runs])
     curves = plot_convergence(groups, root / "convergence.png")
-    text = render_markdown(root, runs, groups, summary, comparisons, curves, baseline, alpha)
+    text = render_markdown(
+        root, runs, groups, summary, comparisons, goals, curves, baseline, alpha
+    )
     (root / "report.md").write_text(text)
     return root / "report.md"
 
@@ -367,6 +386,112 @@ def label(optimizer: str) -> str:
     return LABELS.get(optimizer, optimizer)
 
 
+# ---------------------------------------------------------------- targets
+
+TARGET_KINDS = ("rate_at_least", "rate_above_baseline", "median_ratio_at_most", "not_worse")
+
+
+@dataclass
+class Goal:
+    """A target as judged on this sweep: ``met`` is None where its problems were not run."""
+
+    text: str
+    measured: str
+    met: bool | None
+
+
+def load_targets(root: Path) -> list[dict[str, Any]]:
+    """The ``targets`` list of the sweep's config (``multirun.yaml``), checked; [] if none."""
+    path = root / SWEEP_CONFIG
+    if not path.is_file():
+        return []
+    targets = OmegaConf.to_container(OmegaConf.load(path)).get("targets") or []
+    for target in targets:
+        check_target(target)
+    return targets
+
+
+def check_target(target: Mapping[str, Any]) -> None:
+    """``ValueError`` naming what is wrong with a target entry."""
+    kind = target.get("kind")
+    if kind not in TARGET_KINDS:
+        raise ValueError(f"target {target.get('text')!r}: kind={kind!r}, not one of {TARGET_KINDS}")
+    needs = {"rate_at_least": ("metric", "value"), "rate_above_baseline": ("metric",),
+             "median_ratio_at_most": ("value",), "not_worse": ()}[kind]  # fmt: skip
+    for key in ("text", "problems", *needs):
+        if target.get(key) in (None, "", []):
+            raise ValueError(f"target {target.get('text')!r} ({kind}) needs {key!r}")
+
+
+def judge(
+    target: Mapping[str, Any],
+    groups: Mapping[str, Mapping[str, list[Run]]],
+    comparisons: Sequence[Comparison],
+    baseline: str,
+) -> Goal:
+    """Whether the target holds on this sweep's runs, and the numbers it was judged on."""
+    optimizer, problems = target.get("optimizer", "azure"), list(target["problems"])
+    absent = [p for p in problems if optimizer not in groups.get(p, {})]
+    if absent:
+        return Goal(target["text"], f"not run here (no {label(optimizer)} runs of {absent})", None)
+    kind, value = target["kind"], target.get("value")
+    if kind in ("rate_at_least", "rate_above_baseline"):
+        mine = rate(groups, problems, optimizer, target["metric"])
+        theirs = rate(groups, problems, baseline, target["metric"])
+        measured = f"{label(optimizer)} {rate_text(mine)}, {label(baseline)} {rate_text(theirs)}"
+        if kind == "rate_at_least":
+            return Goal(target["text"], measured, mine[1] > 0 and mine[0] >= value * mine[1])
+        return Goal(target["text"], measured, mine[0] > theirs[0])
+    if kind == "median_ratio_at_most":
+        medians = {p: (median(groups[p], optimizer), median(groups[p], baseline)) for p in problems}
+        ratios = {p: mine / theirs if theirs else math.nan for p, (mine, theirs) in medians.items()}
+        measured = "; ".join(
+            f"{p}: {label(optimizer)} {fmt(medians[p][0])}, {label(baseline)} "
+            f"{fmt(medians[p][1])} ({fmt(r)}x)"
+            for p, r in ratios.items()
+        )
+        return Goal(target["text"], measured, all(r <= value for r in ratios.values()))
+    found = {c.problem: c for c in comparisons if c.optimizer == optimizer}
+    verdicts = {p: found[p] for p in problems if p in found}
+    if len(verdicts) < len(problems):
+        return Goal(target["text"], f"no paired {label(baseline)} runs", None)
+    measured = "; ".join(
+        f"{p}: {c.verdict}, better on {c.better}/{c.n_pairs}" for p, c in verdicts.items()
+    )
+    worse = [c for c in verdicts.values() if c.verdict.startswith(f"{label(baseline)} better")]
+    return Goal(target["text"], measured, not worse)
+
+
+def rate(groups, problems: Sequence[str], optimizer: str, metric: str) -> tuple[int, int]:
+    """(runs in which the 0/1 ``metric`` holds, all runs): runs without a score count as misses."""
+    runs = [run for p in problems for run in groups[p].get(optimizer, [])]
+    hits = sum(quantity(run, metric) == 1.0 for run in scored(runs))
+    return int(hits), len(runs)
+
+
+def rate_text(counts: tuple[int, int]) -> str:
+    k, n = counts
+    return f"{k}/{n} ({100 * k / n:.1f}%)" if n else "no runs"
+
+
+def median(by_opt: Mapping[str, list[Run]], optimizer: str) -> float:
+    """Median headline metric of ``optimizer``'s scored runs (nan without any)."""
+    values = [quantity(run, headline(_flat(by_opt))) for run in scored(by_opt.get(optimizer, []))]
+    return float(np.median(values)) if values else math.nan
+
+
+def targets_section(goals: Sequence[Goal], baseline: str) -> list[str]:
+    if not goals:
+        return []
+    words = {True: "**met**", False: "**not met**", None: "not measured"}
+    rows = [[goal.text, goal.measured, words[goal.met]] for goal in goals]
+    note = (
+        f"Targets of this experiment (its config's `targets`), judged on the runs above against "
+        f"{label(baseline)} with the same seeds; rates count failed and missing runs as misses."
+    )
+    return ["## Targets", "", *md_table(["target", "measured", "met?"], rows), note, ""]
+
+
 # ---------------------------------------------------------------- figures
 
 
@@ -456,7 +581,9 @@ def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     return lines + [""]
 
 
-def render_markdown(root, runs, groups, summary, comparisons, curves, baseline, alpha) -> str:
+def render_markdown(
+    root, runs, groups, summary, comparisons, goals, curves, baseline, alpha
+) -> str:
     statuses = ("ok", "diverged", "failed", "missing")
     counts = {s: sum(run["status"] == s for run in runs) for s in statuses}
     lines = [
@@ -470,6 +597,7 @@ def render_markdown(root, runs, groups, summary, comparisons, curves, baseline, 
         "have no score and are listed at the end.",
         "",
         *verdict_section(comparisons, baseline, alpha),
+        *targets_section(goals, baseline),
     ]
     if curves is not None:
         lines += ["## Convergence", "", f"![convergence]({curves.name})", ""]

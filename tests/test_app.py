@@ -22,7 +22,7 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf, open_dict
 
 import azure_sciml.conf
-from azure_sciml import app
+from azure_sciml import app, report
 from azure_sciml.train import FitResult, Problem
 
 CONF_DIR = Path(azure_sciml.conf.__file__).parent
@@ -121,6 +121,29 @@ def test_every_experiment_composes_as_a_multirun(name):
     cfg = compose_config(f"experiment={name}", hydra_node=True)
     assert cfg.hydra.mode == RunMode.MULTIRUN
     assert cfg.hydra.sweeper.params
+
+
+@pytest.mark.parametrize("name", config_names("experiment"))
+def test_experiment_targets_are_valid_and_name_problems_the_sweep_runs(name):
+    if name == "tune_azure":
+        pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    cfg = compose_config(f"experiment={name}", hydra_node=True)
+    swept = set(str(cfg.hydra.sweeper.params.get("problem", cfg.problem)).split(","))
+    for target in OmegaConf.to_container(cfg.targets):
+        report.check_target(target)
+        assert set(target["problems"]) <= swept, (name, target["text"])
+
+
+def test_the_quality_experiments_judge_every_target_of_the_issue():
+    kinds = {}
+    for name in ("compare", "quality", "lj_odds", "symreg_set"):
+        for target in compose_config(f"experiment={name}").targets:
+            kinds[tuple(target.problems)] = target.kind
+    assert kinds[("energy",)] == kinds[("energy_lj19",)] == "rate_at_least"
+    assert kinds[("rugged",)] == kinds[("rugged_ackley",)] == "median_ratio_at_most"
+    assert kinds[("heat",)] == kinds[("ode",)] == "not_worse"
+    symreg_set = [p for p in kinds if len(p) == 6]
+    assert symreg_set and kinds[symreg_set[0]] == "rate_above_baseline"
 
 
 def test_compare_is_the_four_problems_by_azure_and_adam_by_ten_seeds():

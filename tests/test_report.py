@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -258,3 +259,105 @@ def test_cli_rejects_a_missing_dir(tmp_path, capsys):
     with pytest.raises(SystemExit):
         report.main([str(tmp_path / "nope")])
     assert "is not a directory" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- targets
+
+
+def write_targets(root, *targets):
+    """The sweep's config as Hydra records it (``multirun.yaml``), with a ``targets`` list."""
+    (root / "multirun.yaml").write_text(json.dumps({"seed": 0, "targets": list(targets)}))
+
+
+def targets_table(text):
+    section = text.split("## Targets", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+
+
+RATE = {"text": "recovers in 60% of runs", "problems": ["heat"], "kind": "rate_at_least",
+        "metric": "recovered", "value": 0.6}  # fmt: skip
+
+
+@pytest.mark.parametrize(("azure", "met"), [([0.1, 0.1, 0.1, 0.9, 0.9], "met"),
+                                            ([0.1, 0.1, 0.9, 0.9, 0.9], "not met")])  # fmt: skip
+def test_rate_target_is_judged_on_the_runs_with_the_counts(tmp_path, azure, met):
+    write_sweep(tmp_path, azure_values=azure, adam_values=[0.9] * 5)  # recovered: value < 0.5
+    write_targets(tmp_path, RATE)
+    rows = targets_table(report.write_report(tmp_path).read_text())
+    k = sum(v < 0.5 for v in azure)
+    assert rows[1] == (
+        f"| recovers in 60% of runs | Azure {k}/5 ({20.0 * k:.1f}%), Adam 0/5 (0.0%) | **{met}** |"
+    )
+
+
+def test_failed_runs_count_as_misses_in_a_rate(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.1, 0.1, 0.1], adam_values=[0.9] * 3)
+    write_run(tmp_path, "heat_azure_3", "heat", "azure", 3, 0.1, status="failed", metrics={})
+    write_missing_job(tmp_path, "heat_azure_4", optimizer="azure", seed=4)
+    write_targets(tmp_path, RATE)
+    rows = targets_table(report.write_report(tmp_path).read_text())
+    assert "Azure 3/5 (60.0%)" in rows[1] and rows[1].endswith("**met** |")
+    write_run(tmp_path, "heat_azure_5", "heat", "azure", 5, 0.1, status="failed", metrics={})
+    rows = targets_table(report.write_report(tmp_path).read_text())
+    assert "Azure 3/6 (50.0%)" in rows[1] and rows[1].endswith("**not met** |")
+
+
+def test_rate_above_baseline_is_summed_over_problems_and_a_tie_is_not_met(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.1, 0.9], adam_values=[0.9, 0.1], problem="a")
+    write_sweep(tmp_path, azure_values=[0.1, 0.9], adam_values=[0.9, 0.9], problem="b")
+    above = {"text": "more recoveries", "kind": "rate_above_baseline", "metric": "recovered"}
+    write_targets(tmp_path, {**above, "problems": ["a"]}, {**above, "problems": ["a", "b"]})
+    rows = targets_table(report.write_report(tmp_path).read_text())
+    assert rows[1] == "| more recoveries | Azure 1/2 (50.0%), Adam 1/2 (50.0%) | **not met** |"
+    assert rows[2] == "| more recoveries | Azure 2/4 (50.0%), Adam 1/4 (25.0%) | **met** |"
+
+
+def test_median_ratio_target_compares_medians_of_the_headline_metric(tmp_path):
+    write_sweep(tmp_path, azure_values=[1.0, 2.0, 9.0], adam_values=[3.0, 6.0, 6.0])
+    third = {"text": "a third", "problems": ["heat"], "kind": "median_ratio_at_most"}
+    write_targets(tmp_path, {**third, "value": 1 / 3}, {**third, "value": 0.34})
+    rows = targets_table(report.write_report(tmp_path).read_text())
+    assert rows[1] == "| a third | heat: Azure 2, Adam 6 (0.333x) | **met** |"
+    write_targets(tmp_path, {**third, "value": 0.33})
+    assert targets_table(report.write_report(tmp_path).read_text())[1].endswith("**not met** |")
+
+
+@pytest.mark.parametrize(("azure", "met"), [([2.0 + s for s in range(8)], "not met"),
+                                            ([0.5, 2.0, 0.9, 1.1, 0.8, 1.3, 1.0, 1.0], "met"),
+                                            ([0.1] * 8, "met")])  # fmt: skip
+def test_not_worse_fails_only_when_adam_is_significantly_better(tmp_path, azure, met):
+    write_sweep(tmp_path, azure_values=azure, adam_values=[1.0] * 8)
+    write_targets(tmp_path, {"text": "no worse", "problems": ["heat"], "kind": "not_worse"})
+    row = targets_table(report.write_report(tmp_path).read_text())[1]
+    verdict = comparison_rows(tmp_path)["heat"]["verdict"]
+    better = sum(a < 1 for a in azure)
+    assert row == f"| no worse | heat: {verdict}, better on {better}/8 | **{met}** |"
+
+
+def test_targets_of_problems_not_run_are_not_measured(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.1, 0.2], adam_values=[1.0, 1.0])
+    write_targets(tmp_path, {**RATE, "problems": ["heat", "ode"]})
+    rows = targets_table(report.write_report(tmp_path).read_text())
+    assert rows[1] == (
+        "| recovers in 60% of runs | not run here (no Azure runs of ['ode']) | not measured |"
+    )
+
+
+def test_no_targets_no_section(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.1, 0.2], adam_values=[1.0, 1.0])
+    assert "## Targets" not in report.write_report(tmp_path).read_text()
+    write_targets(tmp_path)
+    assert "## Targets" not in report.write_report(tmp_path).read_text()
+
+
+@pytest.mark.parametrize(("entry", "words"), [
+    ({**RATE, "kind": "rate_at_best"}, "kind='rate_at_best'"),
+    ({**RATE, "value": None}, "needs 'value'"),
+    ({**RATE, "problems": []}, "needs 'problems'"),
+    ({"text": "x", "problems": ["heat"], "kind": "rate_above_baseline"}, "needs 'metric'"),
+])  # fmt: skip
+def test_a_bad_target_is_refused_by_name(tmp_path, entry, words):
+    write_sweep(tmp_path, azure_values=[0.1], adam_values=[1.0])
+    write_targets(tmp_path, entry)
+    with pytest.raises(ValueError, match=re.escape(words)):
+        report.write_report(tmp_path)
