@@ -52,3 +52,30 @@ def test_hyperparameter_table_shows_azures_defaults():
     defaults = inspect.signature(Azure).parameters
     for name, shown in rows:
         assert ast.literal_eval(shown.strip()) == defaults[name].default, name
+
+
+def table_rows(text: str, heading: str) -> list[list[str]]:
+    """Body rows of the first markdown table after ``heading``, as lists of cells."""
+    table = re.search(r"^(\|.*\|\n)+", text.split(heading, 1)[1], re.M).group(0)
+    rows = table.splitlines()[2:]  # after the header and the |---| line
+    return [[cell.strip() for cell in line.strip("|").split(" | ")] for line in rows]
+
+
+def met_word(cell: str) -> str:
+    for word in ("not met", "met"):
+        if cell.startswith(f"**{word}**"):
+            return word
+    return "?"
+
+
+def test_readme_targets_say_what_the_reports_say():
+    """Each row of the README's targets table agrees with the Targets section of its report."""
+    rows = table_rows(README, "### The solution-quality targets")
+    assert len(rows) >= 6
+    for target, report_cell, _, met in rows:
+        name = re.search(r"`(\w+)`", report_cell).group(1)
+        text = (ROOT / "docs" / "results" / name / "report.md").read_text()
+        judged = {row[0]: met_word(row[2]) for row in table_rows(text, "## Targets")}
+        for piece in target.split(":")[0].split(", "):
+            verdicts = {v for t, v in judged.items() if t.startswith(piece)}
+            assert verdicts == {met_word(met)}, (target, name, judged)
