@@ -104,7 +104,7 @@ def write_report(root: Path, baseline: str = BASELINE, alpha: float = ALPHA) -> 
     groups = group_runs(runs)
     summary = summarise(groups)
     comparisons = compare_all(groups, baseline, alpha)
-    goals = [judge(target, groups, comparisons, baseline) for target in load_targets(root)]
+    goals = judge_targets(root, groups, alpha)
     write_csv(root / "report.csv", summary)
     write_csv(root / "comparison.csv", [asdict(c) for c in comparisons])
     write_csv(root / "runs.csv", [run_row(run) for run in runs])
@@ -388,106 +388,154 @@ def label(optimizer: str) -> str:
 
 # ---------------------------------------------------------------- targets
 
-TARGET_KINDS = ("rate_at_least", "rate_above_baseline", "median_ratio_at_most", "not_worse")
+TARGET_NEEDS = {  # kind -> the keys it needs besides text and problems
+    "rate_at_least": ("metric", "value"),
+    "rate_above_baseline": ("metric",),
+    "median_ratio_at_most": ("value",),
+    "not_worse": (),
+}
+TARGET_KEYS = {"text", "problems", "kind", "metric", "value", "optimizer", "baseline"}
 
 
 @dataclass
 class Goal:
-    """A target as judged on this sweep: ``met`` is None where its problems were not run."""
+    """A target as judged on this sweep: ``met`` is None where it could not be judged."""
 
     text: str
     measured: str
     met: bool | None
 
 
-def load_targets(root: Path) -> list[dict[str, Any]]:
-    """The ``targets`` list of the sweep's config (``multirun.yaml``), checked; [] if none."""
+def judge_targets(root: Path, groups: Mapping[str, Mapping[str, list[Run]]], alpha: float):
+    """Every target of the sweep's config, judged; an invalid entry is a row saying why."""
+    goals = []
+    for entry in load_targets(root):
+        try:
+            goals.append(judge(check_target(entry), groups, alpha))
+        except ValueError as err:
+            text = entry.get("text", "?") if isinstance(entry, dict) else "?"
+            goals.append(Goal(str(text), f"invalid target: {err}", None))
+    return goals
+
+
+def load_targets(root: Path) -> list[Any]:
+    """The ``targets`` list of the sweep's config (``multirun.yaml``); [] if none."""
     path = root / SWEEP_CONFIG
     if not path.is_file():
         return []
     targets = OmegaConf.to_container(OmegaConf.load(path)).get("targets") or []
-    for target in targets:
-        check_target(target)
-    return targets
+    return targets if isinstance(targets, list) else [targets]
 
 
-def check_target(target: Mapping[str, Any]) -> None:
-    """``ValueError`` naming what is wrong with a target entry."""
-    kind = target.get("kind")
-    if kind not in TARGET_KINDS:
-        raise ValueError(f"target {target.get('text')!r}: kind={kind!r}, not one of {TARGET_KINDS}")
-    needs = {"rate_at_least": ("metric", "value"), "rate_above_baseline": ("metric",),
-             "median_ratio_at_most": ("value",), "not_worse": ()}[kind]  # fmt: skip
-    for key in ("text", "problems", *needs):
-        if target.get(key) in (None, "", []):
-            raise ValueError(f"target {target.get('text')!r} ({kind}) needs {key!r}")
+def check_target(entry: Any) -> dict[str, Any]:
+    """The entry with its defaults filled in, or ``ValueError`` naming what is wrong."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"{entry!r} is not a mapping")
+    kind, text = entry.get("kind"), entry.get("text")
+    if kind not in TARGET_NEEDS:
+        raise ValueError(f"kind={kind!r}, not one of {tuple(TARGET_NEEDS)}")
+    unknown = sorted(set(entry) - TARGET_KEYS)
+    problems = entry.get("problems")
+    checks = {
+        "text": isinstance(text, str) and text != "",
+        "problems": isinstance(problems, list) and problems != []
+        and all(isinstance(p, str) for p in problems),
+        "metric": isinstance(entry.get("metric"), str),
+        "value": isinstance(entry.get("value"), int | float)
+        and not isinstance(entry.get("value"), bool),
+    }  # fmt: skip
+    for key in ("text", "problems", *TARGET_NEEDS[kind]):
+        if not checks[key]:
+            raise ValueError(f"{kind} needs {key!r} (got {entry.get(key)!r})")
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(TARGET_KEYS)}")
+    return {
+        "optimizer": "azure", "baseline": BASELINE, **entry,
+        "problems": list(dict.fromkeys(problems)),  # a problem listed twice counts once
+    }  # fmt: skip
 
 
-def judge(
-    target: Mapping[str, Any],
-    groups: Mapping[str, Mapping[str, list[Run]]],
-    comparisons: Sequence[Comparison],
-    baseline: str,
-) -> Goal:
+def judge(target: Mapping[str, Any], groups: Mapping[str, Mapping[str, list[Run]]], alpha) -> Goal:
     """Whether the target holds on this sweep's runs, and the numbers it was judged on."""
-    optimizer, problems = target.get("optimizer", "azure"), list(target["problems"])
-    absent = [p for p in problems if optimizer not in groups.get(p, {})]
-    if absent:
-        return Goal(target["text"], f"not run here (no {label(optimizer)} runs of {absent})", None)
-    kind, value = target["kind"], target.get("value")
+    text, kind, value = target["text"], target["kind"], target.get("value")
+    mine, theirs, problems = target["optimizer"], target["baseline"], target["problems"]
+    for optimizer in (mine, theirs):
+        absent = [p for p in problems if optimizer not in groups.get(p, {})]
+        if absent:
+            return Goal(text, f"not run here (no {label(optimizer)} runs of {absent})", None)
     if kind in ("rate_at_least", "rate_above_baseline"):
-        mine = rate(groups, problems, optimizer, target["metric"])
-        theirs = rate(groups, problems, baseline, target["metric"])
-        measured = f"{label(optimizer)} {rate_text(mine)}, {label(baseline)} {rate_text(theirs)}"
+        metric = target["metric"]
+        runs = [run for p in problems for r in groups[p].values() for run in scored(r)]
+        if all(math.isnan(quantity(run, metric)) for run in runs):
+            return Goal(text, f"no run reports `{metric}`", None)
+        (k, n), (k0, n0) = (rate(groups, problems, o, metric) for o in (mine, theirs))
+        measured = f"{label(mine)} {rate_text(k, n)}, {label(theirs)} {rate_text(k0, n0)}"
         if kind == "rate_at_least":
-            return Goal(target["text"], measured, mine[1] > 0 and mine[0] >= value * mine[1])
-        return Goal(target["text"], measured, mine[0] > theirs[0])
+            return Goal(text, measured, k / n >= value - 1e-12)
+        return Goal(text, measured, k / n > k0 / n0)
     if kind == "median_ratio_at_most":
-        medians = {p: (median(groups[p], optimizer), median(groups[p], baseline)) for p in problems}
-        ratios = {p: mine / theirs if theirs else math.nan for p, (mine, theirs) in medians.items()}
-        measured = "; ".join(
-            f"{p}: {label(optimizer)} {fmt(medians[p][0])}, {label(baseline)} "
-            f"{fmt(medians[p][1])} ({fmt(r)}x)"
-            for p, r in ratios.items()
-        )
-        return Goal(target["text"], measured, all(r <= value for r in ratios.values()))
-    found = {c.problem: c for c in comparisons if c.optimizer == optimizer}
-    verdicts = {p: found[p] for p in problems if p in found}
-    if len(verdicts) < len(problems):
-        return Goal(target["text"], f"no paired {label(baseline)} runs", None)
-    measured = "; ".join(
-        f"{p}: {c.verdict}, better on {c.better}/{c.n_pairs}" for p, c in verdicts.items()
-    )
-    worse = [c for c in verdicts.values() if c.verdict.startswith(f"{label(baseline)} better")]
-    return Goal(target["text"], measured, not worse)
+        return median_ratio_goal(text, groups, problems, mine, theirs, value)
+    return not_worse_goal(text, groups, problems, mine, theirs, alpha)
 
 
-def rate(groups, problems: Sequence[str], optimizer: str, metric: str) -> tuple[int, int]:
+def rate(
+    groups: Mapping[str, Mapping[str, list[Run]]], problems: Sequence[str], optimizer: str,
+    metric: str,
+) -> tuple[int, int]:  # fmt: skip
     """(runs in which the 0/1 ``metric`` holds, all runs): runs without a score count as misses."""
-    runs = [run for p in problems for run in groups[p].get(optimizer, [])]
-    hits = sum(quantity(run, metric) == 1.0 for run in scored(runs))
-    return int(hits), len(runs)
+    runs = [run for p in problems for run in groups[p][optimizer]]
+    return sum(quantity(run, metric) == 1.0 for run in scored(runs)), len(runs)
 
 
-def rate_text(counts: tuple[int, int]) -> str:
-    k, n = counts
-    return f"{k}/{n} ({100 * k / n:.1f}%)" if n else "no runs"
+def rate_text(k: int, n: int) -> str:
+    return f"{k}/{n} ({100 * k / n:.1f}%)"
 
 
-def median(by_opt: Mapping[str, list[Run]], optimizer: str) -> float:
-    """Median headline metric of ``optimizer``'s scored runs (nan without any)."""
-    values = [quantity(run, headline(_flat(by_opt))) for run in scored(by_opt.get(optimizer, []))]
-    return float(np.median(values)) if values else math.nan
+def median_ratio_goal(text, groups, problems, mine: str, theirs: str, value: float) -> Goal:
+    """Median headline metric of ``mine`` over ``theirs``'s, at most ``value`` on each problem;
+    runs without a score count as the worst (infinite)."""
+    cells, met = [], True
+    for p in problems:
+        a, b = worst_case_median(groups[p], mine), worst_case_median(groups[p], theirs)
+        if not 0 < b < math.inf:
+            return Goal(text, f"{p}: {label(theirs)}'s median is {fmt(b)}: no ratio", None)
+        cells.append(f"{p}: {label(mine)} {fmt(a)}, {label(theirs)} {fmt(b)} ({fmt(a / b)}x)")
+        met = met and a / b <= value
+    return Goal(text, "; ".join(cells), met)
 
 
-def targets_section(goals: Sequence[Goal], baseline: str) -> list[str]:
+def worst_case_median(by_opt: Mapping[str, list[Run]], optimizer: str) -> float:
+    """Median headline metric of ``optimizer``'s runs, runs without a score counting as
+    infinite (the worst, lower being better)."""
+    metric, runs = headline(_flat(by_opt)), by_opt[optimizer]
+    ok = {id(run) for run in scored(runs)}
+    values = [quantity(run, metric) if id(run) in ok else math.inf for run in runs]
+    return float(np.median([math.inf if math.isnan(v) else v for v in values]))
+
+
+def not_worse_goal(text, groups, problems, mine: str, theirs: str, alpha: float) -> Goal:
+    """The paired verdict of ``mine`` against ``theirs`` is not "``theirs`` better", anywhere."""
+    cells, met = [], True
+    for p in problems:
+        metric = headline(_flat(groups[p]))
+        pairs = paired_values(groups[p][mine], groups[p][theirs], metric)
+        if len(pairs) == 0:
+            return Goal(text, f"{p}: no paired runs", None)
+        c = compare(p, mine, theirs, metric, pairs, alpha)
+        cells.append(f"{p}: {c.verdict}, better on {c.better}/{c.n_pairs}")
+        met = met and not c.verdict.startswith(f"{label(theirs)} better")
+    return Goal(text, "; ".join(cells), met)
+
+
+def targets_section(goals: Sequence[Goal]) -> list[str]:
     if not goals:
         return []
-    words = {True: "**met**", False: "**not met**", None: "not measured"}
+    words = {True: "**met**", False: "**not met**", None: "not judged"}
     rows = [[goal.text, goal.measured, words[goal.met]] for goal in goals]
     note = (
-        f"Targets of this experiment (its config's `targets`), judged on the runs above against "
-        f"{label(baseline)} with the same seeds; rates count failed and missing runs as misses."
+        "Targets of this experiment (its config's `targets`), judged on the runs above, each "
+        "against its baseline (Adam unless it names another); rates count failed and missing "
+        "runs as misses, medians count them as the worst."
     )
     return ["## Targets", "", *md_table(["target", "measured", "met?"], rows), note, ""]
 
@@ -597,7 +645,7 @@ def render_markdown(
         "have no score and are listed at the end.",
         "",
         *verdict_section(comparisons, baseline, alpha),
-        *targets_section(goals, baseline),
+        *targets_section(goals),
     ]
     if curves is not None:
         lines += ["## Convergence", "", f"![convergence]({curves.name})", ""]
