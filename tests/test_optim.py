@@ -874,3 +874,55 @@ def test_the_convergence_threshold_is_in_the_losss_own_units():
     (a, descent, opt_a), (b, _, opt_b) = runs
     assert a == b and max(a) > descent  # same judgement steps; some went on past R
     assert torch.equal(opt_a.param_groups[0]["params"][0], opt_b.param_groups[0]["params"][0])
+
+
+def steps_while_descending(lr_factor, sigmas=(2.4,), n_steps=3):
+    """Per group, the largest coordinate move of the first ``n_steps`` Adam updates after the
+    first proposal of a converging descent (R >= 2 K) on a quadratic; and the proposal's jump."""
+    params = [nn.Parameter(torch.zeros(3)) for _ in sigmas]
+    groups = [{"params": [p], "sigma": s} for p, s in zip(params, sigmas, strict=True)]
+    opt = Azure(groups, lr=0.01, sa_steps=1500, sa_patience=20, sa_relax=0.3, seed=0,
+                sa_descent_lr=lr_factor)  # fmt: skip
+
+    def closure():
+        opt.zero_grad()
+        loss = sum(((p - 1) ** 2).sum() for p in params) + 1.0
+        loss.backward()
+        return loss
+
+    g = opt.state["azure"]
+    while g["pending_since"] is None:
+        before = [p.detach().clone() for p in params]
+        opt.step(closure)
+    jump = (params[0] - before[0]).norm().item()
+    moves = [0.0] * len(params)
+    for _ in range(n_steps):
+        before = [p.detach().clone() for p in params]
+        opt.step(closure)
+        for i, (p, b) in enumerate(zip(params, before, strict=True)):
+            moves[i] = max(moves[i], (p - b).abs().max().item())
+    return moves, jump, opt
+
+
+def test_sa_descent_lr_scales_the_steps_of_a_converging_descent_only():
+    for bad in (0, -1.0, True, "2", math.inf, math.nan, None):
+        with pytest.raises(ValueError, match="sa_descent_lr"):
+            Azure([nn.Parameter(torch.zeros(1))], sa_descent_lr=bad)
+    (plain,), jump_1, opt = steps_while_descending(1.0)
+    (double,), jump_2, _ = steps_while_descending(2.0)
+    assert opt._converging() and opt.state["azure"]["sa_descent_lr"] == 1.0
+    assert 0.009 < plain <= 0.0101  # a fresh Adam moves each coordinate by ~lr
+    assert double == pytest.approx(2 * plain, rel=1e-4)
+    assert jump_2 == jump_1 > 0.1  # the proposal itself keeps the lr's size
+    # a group that does not explore (sigma 0) steps at its own lr meanwhile
+    (exploring, still), _, _ = steps_while_descending(2.0, sigmas=(2.4, 0.0))
+    assert exploring > 0.018 and still < 0.0101
+
+
+def test_sa_descent_lr_leaves_short_descents_alone():
+    runs = {}
+    for factor in (1.0, 2.0):  # R = sa_interval (< 2 K): the lr is the group's throughout
+        into, _, opt = judged_descents(sa_relax=None, sa_descent_lr=factor)
+        runs[factor] = (into, opt.param_groups[0]["params"][0].detach().clone())
+    assert runs[1.0][0] == runs[2.0][0] and len(runs[1.0][0]) > 5
+    assert torch.equal(runs[1.0][1], runs[2.0][1])
