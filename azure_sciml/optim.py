@@ -153,9 +153,10 @@ class Azure(Optimizer):
             below, 181/200 against Adam's 52/200 in ``experiment=lj_odds``; docs/algorithm.md).
         sa_descent_lr: learning-rate factor of a descent judged once converged (``sa_converge``,
             ``R >= 2 · sa_interval``): the group's lr times this while a proposal descends; the
-            proposal's size and every other step keep the lr (default 2: on 500 fresh seeds
-            LJ13 464/500 at the global minimum against 434/500 with 1, p = 8e-4, LJ19 157 vs
-            130/500, p = 0.035; docs/algorithm.md). Short descents are unaffected.
+            proposal's size and every other step keep the lr (default 2: on 500 seeds LJ13
+            464/500 at the global minimum against 434/500 with 1, p = 8e-4, LJ19 157 vs 130/500,
+            p = 0.035; on the 200 held-out seeds of ``experiment=lj_odds`` LJ13 182 vs 181, LJ19
+            43 vs 55, p = 0.19; docs/algorithm.md). Short descents are unaffected.
         blend: ``True`` (default) shrinks proposals along a sigmoid centred mid-phase, handing
             over to pure Adam; ``False`` keeps them full-size until ``sa_steps``. Where long
             descents are judged once converged (``sa_converge``), proposals keep their full size
