@@ -83,8 +83,8 @@ class Azure(Optimizer):
             Adam update (identical to torch.optim.Adam):
                 g ← g_k + λ θ;  m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) g²
                 θ ← θ - γ'/(1-β1^t) · m / (sqrt(v/(1-β2^t)) + ε)
-                    γ' = ρ γ while a proposal descends and descents are judged once converged
-                    (R >= 2K), else γ' = γ
+                    γ' = ρ γ for exploring groups while a proposal descends and R >= 2K,
+                    else γ' = γ
             if anchor set, k < S - R (S - 20K if converging), no proposal pending:  (propose)
                 d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I) from the optimizer's own generator
                 θ ← θ + w(k) σ s γ K d,   w(k) = 1 / (1 + exp(10 ((k-k0)/(S-k0) - 1/2)))
@@ -151,12 +151,13 @@ class Azure(Optimizer):
             always after ``R`` steps (default 0.01: LJ13 135/200 at the global minimum against
             75/200 with ``None`` and Adam's 53/200 on fresh seeds; with the full-size proposals
             below, 181/200 against Adam's 52/200 in ``experiment=lj_odds``; docs/algorithm.md).
-        sa_descent_lr: learning-rate factor of a descent judged once converged (``sa_converge``,
-            ``R >= 2 · sa_interval``): the group's lr times this while a proposal descends; the
-            proposal's size and every other step keep the lr (default 2: on 500 seeds LJ13
-            464/500 at the global minimum against 434/500 with 1, p = 8e-4, LJ19 157 vs 130/500,
-            p = 0.035; on the 200 held-out seeds of ``experiment=lj_odds`` LJ13 182 vs 181, LJ19
-            43 vs 55, p = 0.19; docs/algorithm.md). Short descents are unaffected.
+        sa_descent_lr: learning-rate factor of a long descent (``R >= 2 · sa_interval``, the
+            descents ``sa_converge`` judges once converged): an exploring group's lr times this
+            while a proposal descends; the proposal's size, groups that do not explore (sigma 0
+            or past their ``sa_steps``) and every other step keep the lr (default 2: on 500
+            seeds LJ13 464/500 at the global minimum against 434/500 with 1, p = 8e-4, LJ19 157
+            vs 130/500, p = 0.035; on the 200 held-out seeds of ``experiment=lj_odds`` LJ13 182
+            vs 181, LJ19 43 vs 55, p = 0.19; docs/algorithm.md). Short descents are unaffected.
         blend: ``True`` (default) shrinks proposals along a sigmoid centred mid-phase, handing
             over to pure Adam; ``False`` keeps them full-size until ``sa_steps``. Where long
             descents are judged once converged (``sa_converge``), proposals keep their full size

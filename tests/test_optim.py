@@ -914,9 +914,44 @@ def test_sa_descent_lr_scales_the_steps_of_a_converging_descent_only():
     assert 0.009 < plain <= 0.0101  # a fresh Adam moves each coordinate by ~lr
     assert double == pytest.approx(2 * plain, rel=1e-4)
     assert jump_2 == jump_1 > 0.1  # the proposal itself keeps the lr's size
-    # a group that does not explore (sigma 0) steps at its own lr meanwhile
+    # a group that does not explore (sigma 0) steps at its own lr meanwhile: as with factor 1
     (exploring, still), _, _ = steps_while_descending(2.0, sigmas=(2.4, 0.0))
-    assert exploring > 0.018 and still < 0.0101
+    (_, still_1), _, _ = steps_while_descending(1.0, sigmas=(2.4, 0.0))
+    assert exploring > 0.018 and still == still_1 > 0
+
+
+def test_sa_descent_lr_acts_on_every_descent_step_and_no_other():
+    """Over a whole phase: the factor on the steps after each proposal up to its judgement,
+    the group's lr on the proposal's own step, on the judged step and everywhere else."""
+    p = nn.Parameter(torch.zeros(3))
+    opt = Azure([p], lr=0.01, sa_steps=1500, sa_patience=20, sa_relax=0.3, T0=1e12, seed=0)
+    factors, adam_group = {}, opt._adam_group  # T0 1e12: every proposal accepted
+
+    def recording(group, lr_factor=1.0):
+        factors[opt.state["azure"]["step"]] = lr_factor
+        adam_group(group, lr_factor)
+
+    opt._adam_group = recording
+    proposed, judged = [], []
+    for step in range(1500):
+        def closure():
+            opt.zero_grad()
+            loss = ((p - 1) ** 2).sum() + 1.0
+            loss.backward()
+            return loss
+
+        before = dict(opt.stats())
+        opt.step(closure)
+        if opt.stats()["n_proposals"] > before["n_proposals"]:
+            proposed.append(step)
+        if opt.stats()["n_accepted"] > before["n_accepted"]:
+            judged.append(step)  # accepted: the judged step makes an Adam update
+        elif opt.stats()["n_rejected"] > before["n_rejected"]:
+            judged.append(step)
+    assert len(proposed) >= 5 and opt.stats()["n_accepted"] == len(judged) >= 5
+    descending = {k for a, b in zip(proposed, judged, strict=False) for k in range(a + 1, b)}
+    assert {k for k, f in factors.items() if f == 2.0} == descending
+    assert {f for k, f in factors.items() if k not in descending} == {1.0}
 
 
 def test_sa_descent_lr_leaves_short_descents_alone():
