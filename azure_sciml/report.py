@@ -16,15 +16,18 @@ Targets: a sweep whose config has a ``targets`` list (an experiment's goals, e.g
 global minimum in >= 90% of runs") gets a "Targets" section saying of each whether it is met, with
 the numbers. The list is read from ``multirun.yaml`` (Hydra's record of the sweep's config). Each
 entry: ``text`` (what it says), ``problems`` (problem labels), ``kind`` and, as the kind needs,
-``metric`` and ``value``; ``optimizer`` (default ``azure``) is judged against the baseline:
+``metric`` and ``value``; ``optimizer`` (default ``azure``) is judged against ``baseline``
+(default ``adam``, whatever baseline the report itself pairs with):
 
 * ``rate_at_least``: the 0/1 ``metric`` (e.g. ``success``) holds in at least a ``value`` fraction
   of the optimizer's runs (failed and missing runs count as misses);
-* ``rate_above_baseline``: the 0/1 ``metric`` holds in more runs of the optimizer than of the
-  baseline, summed over ``problems``;
+* ``rate_above_baseline``: the 0/1 ``metric`` holds in a larger fraction of the optimizer's runs
+  than of the baseline's, over all ``problems`` together;
 * ``median_ratio_at_most``: median headline metric of the optimizer over the baseline's is at most
-  ``value``, on each problem;
+  ``value``, on each problem (runs without a score count as the worst);
 * ``not_worse``: the paired verdict on each problem is not "baseline better".
+
+A target whose runs are missing, or that is malformed, is listed as "not judged" with the reason.
 """
 
 from __future__ import annotations
@@ -455,7 +458,9 @@ def check_target(entry: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def judge(target: Mapping[str, Any], groups: Mapping[str, Mapping[str, list[Run]]], alpha) -> Goal:
+def judge(
+    target: Mapping[str, Any], groups: Mapping[str, Mapping[str, list[Run]]], alpha: float
+) -> Goal:
     """Whether the target holds on this sweep's runs, and the numbers it was judged on."""
     text, kind, value = target["text"], target["kind"], target.get("value")
     mine, theirs, problems = target["optimizer"], target["baseline"], target["problems"]
@@ -509,8 +514,8 @@ def worst_case_median(by_opt: Mapping[str, list[Run]], optimizer: str) -> float:
     infinite (the worst, lower being better)."""
     metric, runs = headline(_flat(by_opt)), by_opt[optimizer]
     ok = {id(run) for run in scored(runs)}
-    values = [quantity(run, metric) if id(run) in ok else math.inf for run in runs]
-    return float(np.median([math.inf if math.isnan(v) else v for v in values]))
+    values = [quantity(run, metric) if id(run) in ok else math.nan for run in runs]
+    return float(np.median([math.inf if math.isnan(v) else v for v in values]))  # no score: worst
 
 
 def not_worse_goal(text, groups, problems, mine: str, theirs: str, alpha: float) -> Goal:
