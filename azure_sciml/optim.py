@@ -221,22 +221,11 @@ class Azure(Optimizer):
             raise ValueError(f"Invalid sa_patience value: {sa_patience!r} (an integer >= 0)")
         if not isinstance(blend, bool):
             raise ValueError(f"Invalid blend value: {blend!r} (True or False)")
-        if sa_relax is not None and (
-            isinstance(sa_relax, bool) or not isinstance(sa_relax, int | float) or sa_relax <= 0
-        ):
-            raise ValueError(f"Invalid sa_relax value: {sa_relax!r} (> 0 or None)")
-        if sa_converge is not None and (
-            isinstance(sa_converge, bool)
-            or not isinstance(sa_converge, int | float)
-            or not 0 <= sa_converge < math.inf
-        ):
-            raise ValueError(f"Invalid sa_converge value: {sa_converge!r} (>= 0 or None)")
-        if (
-            isinstance(sa_descent_lr, bool)
-            or not isinstance(sa_descent_lr, int | float)
-            or not 0 < sa_descent_lr < math.inf
-        ):
-            raise ValueError(f"Invalid sa_descent_lr value: {sa_descent_lr!r} (> 0)")
+        if sa_relax is not None:
+            _check_real("sa_relax", sa_relax, lambda v: not v <= 0, "> 0 or None")
+        if sa_converge is not None:
+            _check_real("sa_converge", sa_converge, lambda v: 0 <= v < math.inf, ">= 0 or None")
+        _check_real("sa_descent_lr", sa_descent_lr, lambda v: 0 < v < math.inf, "> 0")
         super().__init__(params, defaults)
         for group in self.param_groups:
             _check_group(group)
@@ -821,6 +810,12 @@ def _check_group(group: dict) -> None:
     for i, beta in enumerate(group["betas"]):
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"Invalid beta parameter at index {i}: {beta!r}")
+
+
+def _check_real(name: str, value: Any, ok: Callable[[float], bool], allowed: str) -> None:
+    """``ValueError`` naming ``name`` unless ``value`` is a real number (no bool) that is ok."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
+        raise ValueError(f"Invalid {name} value: {value!r} ({allowed})")
 
 
 def _check_global(sa_interval: int, target_accept: float | None, spike_factor: float | None):
