@@ -51,7 +51,7 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message starts with ``key=value``."""
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="pkg://azure_sciml.conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     return run(
