@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import sys
 import traceback
@@ -28,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
 import azure_sciml.conf  # noqa: F401  (registers the configs' resolvers)
-from azure_sciml.report import RESULT_FILE, problem_name
+from azure_sciml.runs import RESULT_FILE, problem_name, write_json_atomic
 from azure_sciml.train import FitResult, OptimizerFactory, Problem, fit
 
 log = logging.getLogger(__name__)
@@ -316,21 +315,6 @@ def save_figure(problem: Problem, result: FitResult, out_dir: Path) -> str | Non
         if "matplotlib.pyplot" in sys.modules:  # a sweep runs many jobs in one process
             sys.modules["matplotlib.pyplot"].close("all")
     return FIGURE_FILE
-
-
-def write_json_atomic(path: Path, data: Mapping) -> None:
-    """Write to a temporary file next to ``path``, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_jsonable))
-    os.replace(tmp, path)
-
-
-def _jsonable(value: Any) -> Any:
-    """Tensors and numpy values (e.g. in optimizer stats) as plain numbers or lists."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 if __name__ == "__main__":

@@ -49,9 +49,10 @@ import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from azure_sciml.runs import RESULT_FILE, problem_name
+
 log = logging.getLogger(__name__)
 
-RESULT_FILE = "result.json"  # written by azure_sciml.app into each run dir
 SWEEP_CONFIG = "multirun.yaml"  # written by Hydra into the sweep dir; its ``targets`` key
 BASELINE = "adam"
 ALPHA = 0.05
@@ -88,16 +89,6 @@ class ReportCallback(Callback):
             log.info("report: %s", write_report(sweep_dir))
         except Exception:  # the runs are safe on disk; do not fail the sweep over its summary
             log.exception("report failed; retry with: azure-sciml-report %s", sweep_dir)
-
-
-def problem_name(problem_choice: str | None, target: str, overrides: Iterable[str]) -> str:
-    """A run's problem label: its config name, or the class name when ``problem._target_`` was
-    overridden from the command line (a user's own problem)."""
-    if problem_choice is None or any(
-        o.lstrip("+~").startswith("problem._target_=") for o in overrides
-    ):
-        return target.rsplit(".", 1)[-1]
-    return problem_choice
 
 
 def write_report(root: Path, baseline: str = BASELINE, alpha: float = ALPHA) -> Path:
