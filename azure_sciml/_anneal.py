@@ -1,0 +1,313 @@
+"""Azure's annealing controller: when to explore, propose, judge and hand over. No tensors.
+
+Each step the optimizer reports the loss it saw at the current point (:meth:`Controller.observe`)
+and gets a :class:`Decision` back (restore a saved point, save one, restart Adam's moments, skip
+the update); after the Adam update it asks :meth:`Controller.advance` whether to propose (and how
+big, as a factor of the group's ``sigma · lr · sa_interval``) or to finish. All state lives in
+:class:`ControllerState`, a dataclass of plain numbers saved in the optimizer's ``state_dict``.
+
+Phases::
+
+    wait ──(Adam has settled)──▶ settle ──(R steps)──▶ anchored ◀──(judged)── descend
+                                                          └──(propose)──▶ descend
+    any ──(end of the phase or finish())──▶ done         (back to the best point judged)
+
+Every threshold is invariant to ``L → a·L + b`` (``a > 0``): the stall test measures progress
+against the distance the loss has come since the first step, and the temperature's loss scale is
+a robust mean of the loss increases the Metropolis test has judged.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+WAIT, SETTLE, ANCHORED, DESCEND, DONE = "wait", "settle", "anchored", "descend", "done"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The annealing schedule. ``sa_steps``, ``T0``, ``interval`` (sa_interval) and ``patience``
+    (sa_patience) are Azure's arguments; the rest are the algorithm's fixed constants, exposed for
+    ablation studies (docs/algorithm.md gives each one's evidence)."""
+
+    sa_steps: int = 1000
+    T0: float = 0.2
+    interval: int = 10  # K: steps between restarts of a descent; shortest descent
+    patience: int = 50  # P: steps without progress (and quiet) before exploring starts
+    relax: float | None = 0.125  # c: descent length R = clamp(c (k0 - P), K, 10 K); None: R = K
+    converge: float | None = 0.01  # η: long descents are judged once a block lowers L by <= η D
+    descent_lr: float = 2.0  # ρ: lr factor of a long descent
+    blend: bool = True  # short descents: proposals shrink along a sigmoid mid-phase
+    stall_tol: float = 1e-3  # progress that counts, as a fraction of L_first - L_best
+    longest: int = 20  # longest converging descent, in K
+    converge_from: int = 2  # descents of at least this many K are "long"
+    uphill_window: int = 20  # D: mean of the last this many uphill changes ...
+    uphill_cap: float = 5.0  # ... each capped at this many times their median
+    seed: int = 0  # key of the Metropolis test's uniform draws
+
+    @property
+    def long_descents(self) -> bool:
+        return self.converge is not None
+
+
+@dataclass
+class ControllerState:
+    phase: str = WAIT
+    step: int = 0  # steps observed
+    first_loss: float | None = None  # stall test: scale = first_loss - best
+    watch_loss: float | None = None  # best loss, and the step it was last improved on
+    watch_since: int = 0
+    last_loss: float | None = None
+    jitter: float = 0.0  # sum of |ΔL| since the best loss last improved
+    start: int | None = None  # k0: the step exploring started
+    descent: int = 0  # R: steps a proposal descends before it can be judged
+    since: int | None = None  # step the pending proposal was made
+    block_loss: float | None = None  # loss at the previous block boundary of a long descent
+    anchor_loss: float | None = None
+    best_loss: float | None = None
+    uphill: list[float] = field(default_factory=list)  # recent uphill changes (the loss scale)
+    n_judged: int = 0  # counter of the Metropolis test's uniform draws
+    n_proposals: int = 0
+    n_accepted: int = 0
+    n_rejected: int = 0
+    n_nonfinite: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the optimizer does with the point it just evaluated, in this order: restore a saved
+    point, save the current one, restart Adam's moments, run the Adam update (or not)."""
+
+    restore: str | None = None  # "anchor"
+    save: tuple[str, ...] = ()  # "anchor", "best"
+    restart: bool = False  # zero Adam's moments and step count (a fresh descent)
+    restart_exploring: bool = False  # the same for the exploring groups only
+    update: bool = True
+    lr_factor: float = 1.0  # for exploring groups' Adam update
+
+
+@dataclass(frozen=True)
+class Advance:
+    """After the update: add a proposal of ``propose`` times ``sigma · lr · K`` per coordinate
+    (0: none), or ``finish`` the phase (restore ``best`` if it is better than where we are)."""
+
+    propose: float = 0.0
+    finish: bool = False
+    restore_best: bool = False
+
+
+def temperature(into: int, T0: float, length: int) -> float:
+    """Linear cooling from ``T0`` at the phase start to 0 at its end."""
+    if length <= 0 or into >= length:
+        return 0.0
+    return T0 * (1.0 - into / length)
+
+
+def blend_weight(into: int, length: int) -> float:
+    """Sigmoid hand-over of the proposal size, centred mid-phase (short descents only)."""
+    if length <= 0 or into >= length:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(10.0 * (into / length - 0.5)))
+
+
+def metropolis_accept(delta: float, temp: float, u: float) -> bool:
+    """Accept with probability ``min(1, exp(-delta / temp))``; ``u ~ U(0, 1)``."""
+    if delta <= 0.0:
+        return True
+    if temp <= 0.0:
+        return False
+    return u < math.exp(-delta / temp)
+
+
+def robust_scale(ups: list[float], cap: float) -> float | None:
+    """Mean of ``ups`` with each value capped at ``cap`` times their median (one huge change
+    cannot heat the test for the rest of the run); None when empty."""
+    if not ups:
+        return None
+    ordered = sorted(ups)
+    mid = len(ordered) // 2
+    median = ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+    return sum(min(v, cap * median) for v in ups) / len(ups)
+
+
+class Controller:
+    """Decides, from the losses it is shown, what Azure does each step (see module docstring)."""
+
+    def __init__(self, settings: Settings, state: ControllerState | None = None):
+        self.settings = settings
+        self.state = state or ControllerState()
+
+    # -- what the optimizer asks ---------------------------------------------------------------
+
+    def observe(self, loss: float) -> Decision:
+        """The loss at the current point (before this step's update); NaN/Inf for a failed
+        evaluation."""
+        st, s = self.state, self.settings
+        if not math.isfinite(loss):
+            return self._bad_loss()
+        if st.phase == DONE or st.step >= s.sa_steps:
+            return Decision()
+        if st.phase == WAIT:
+            return self._wait(loss)
+        if st.phase == SETTLE:
+            if st.step - st.start >= st.descent:
+                st.phase, st.anchor_loss, st.best_loss = ANCHORED, loss, loss
+                return Decision(save=("anchor", "best"))
+            return Decision()
+        if st.phase == DESCEND:
+            return self._descend(loss)
+        return Decision()
+
+    def advance(self, can_propose: bool = True) -> Advance:
+        """After the update of step ``k``: propose (``can_propose``: the point has gradients),
+        finish at the end of the phase, or nothing. Moves the step counter on."""
+        st, s = self.state, self.settings
+        st.step += 1
+        if st.phase == DONE:
+            return Advance()
+        if st.step >= s.sa_steps:
+            return self.finish()
+        if st.phase != ANCHORED or not can_propose:
+            return Advance()
+        if st.step + self._longest_descent() >= s.sa_steps:
+            return Advance()  # too late for a proposal to be judged: descend to the end
+        st.phase, st.since, st.block_loss = DESCEND, st.step, None
+        st.n_proposals += 1
+        return Advance(propose=self._proposal_factor())
+
+    def finish(self) -> Advance:
+        """End the phase now: go back to the best point judged if it beats where the run is
+        (a pending proposal is never kept unjudged)."""
+        st = self.state
+        if st.phase == DONE:
+            return Advance()
+        back = st.best_loss is not None and (st.phase == DESCEND or st.best_loss < st.anchor_loss)
+        st.phase, st.since = DONE, None
+        return Advance(finish=True, restore_best=back)
+
+    def lr_factor(self) -> float:
+        """The exploring groups' lr factor for this step's update."""
+        if self.state.phase == DESCEND and self._long():
+            return self.settings.descent_lr
+        return 1.0
+
+    def temperature_now(self) -> float:
+        st, s = self.state, self.settings
+        return temperature(st.step - st.start, s.T0, s.sa_steps - st.start)
+
+    @property
+    def exploring(self) -> bool:
+        """Whether a bad point can be undone (an anchor to go back to)."""
+        return self.state.anchor_loss is not None and self.state.phase != DONE
+
+    @property
+    def done(self) -> bool:
+        return self.state.phase == DONE
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self.state)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = ControllerState(**{**state, "uphill": list(state["uphill"])})
+
+    # -- phases --------------------------------------------------------------------------------
+
+    def _wait(self, loss: float) -> Decision:
+        st, s = self.state, self.settings
+        if not self._stalled(loss):
+            return Decision()
+        st.phase, st.start = SETTLE, st.step
+        st.descent = s.interval
+        if s.relax is not None:  # descent length from Adam's own relaxation time
+            r = round(s.relax * (st.step - s.patience))
+            st.descent = min(max(r, s.interval), 10 * s.interval)
+        return Decision(restart=True)
+
+    def _stalled(self, loss: float) -> bool:
+        """The best loss has not improved by ``stall_tol (L_first - L_best)`` for ``patience``
+        steps, and the loss moved less than that per step on average: Adam has settled."""
+        st, s = self.state, self.settings
+        if st.first_loss is None:
+            st.first_loss = loss
+        st.jitter += 0.0 if st.last_loss is None else abs(loss - st.last_loss)
+        st.last_loss = loss
+        best = st.watch_loss
+        scale = s.stall_tol * max(st.first_loss - min(loss, math.inf if best is None else best), 0)
+        if best is None or loss < best - scale:
+            st.watch_loss, st.watch_since, st.jitter = loss, st.step, 0.0
+            return s.patience == 0
+        waited = st.step - st.watch_since
+        return waited >= s.patience and st.jitter <= scale * waited
+
+    def _descend(self, loss: float) -> Decision:
+        st, s = self.state, self.settings
+        into = st.step - st.since
+        if self._judgement_due(into, loss):
+            return self._judge(loss)
+        restart = into > 0 and into % s.interval == 0 and st.descent > s.interval
+        return Decision(restart_exploring=restart, lr_factor=self.lr_factor())
+
+    def _judgement_due(self, into: int, loss: float) -> bool:
+        """After ``R`` steps; a long descent once its last block lowered the loss by at most
+        ``converge · D``, at the latest after ``longest`` blocks."""
+        st, s = self.state, self.settings
+        scale = robust_scale(st.uphill, s.uphill_cap)
+        if not self._long() or scale is None:
+            return into >= st.descent
+        if into >= self._longest_descent():
+            return True
+        if into < st.descent - s.interval or (into - st.descent) % s.interval:
+            return False
+        previous, st.block_loss = st.block_loss, loss
+        if into < st.descent:
+            return False
+        return previous - loss <= s.converge * scale
+
+    def _judge(self, loss: float) -> Decision:
+        st, s = self.state, self.settings
+        delta = loss - st.anchor_loss
+        if delta > 0.0:
+            st.uphill = [*st.uphill, delta][-s.uphill_window :]
+        temp = self.temperature_now() * (robust_scale(st.uphill, s.uphill_cap) or 0.0)
+        u = random.Random(f"{s.seed}:{st.n_judged}").random()
+        st.n_judged += 1
+        st.phase, st.since = ANCHORED, None
+        if metropolis_accept(delta, temp, u):
+            st.n_accepted += 1
+            st.anchor_loss = loss
+            save = ("anchor",)
+            if loss < st.best_loss:
+                st.best_loss, save = loss, ("anchor", "best")
+            return Decision(save=save)
+        st.n_rejected += 1
+        return Decision(restore="anchor", restart=True, update=False)
+
+    def _bad_loss(self) -> Decision:
+        """NaN/Inf: never an update; while exploring, back to the anchor."""
+        st = self.state
+        st.n_nonfinite += 1
+        if not self.exploring:
+            return Decision(update=False)
+        st.phase, st.since = ANCHORED, None
+        return Decision(restore="anchor", restart=True, update=False)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _long(self) -> bool:
+        """Long descents (``R >= converge_from · K``: slowly relaxing proposals, e.g. atomic
+        clusters) are judged once converged, at ``descent_lr``, with full-size proposals."""
+        s = self.settings
+        return s.long_descents and self.state.descent >= s.converge_from * s.interval
+
+    def _longest_descent(self) -> int:
+        s = self.settings
+        return s.longest * s.interval if self._long() else self.state.descent
+
+    def _proposal_factor(self) -> float:
+        st, s = self.state, self.settings
+        if not s.blend or self._long():
+            return 1.0
+        return blend_weight(st.step - 1 - st.start, s.sa_steps - st.start)  # the step just taken
