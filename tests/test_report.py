@@ -21,7 +21,7 @@ def test_tables_show_rates_text_metrics_costs_and_figures(tmp_path):
     assert "loss evals | grad evals | wall s | SA proposals (accepted) |" in text
     assert "| 100 | 100 | 0.5 | 5 (3) |" in text and "| 100 | 100 | 0.5 | – |" in text
     assert "`x + 1`" in text  # the text metric, per run
-    assert "![Azure seed 0](heat_azure_0/solution.png)" in text
+    assert "![Azure, seed 0](heat_azure_0/solution.png)" in text
     assert "![convergence](convergence.png)" in text
     assert (tmp_path / "convergence.png").stat().st_size > 0
 
@@ -43,7 +43,8 @@ def test_failed_missing_and_diverged_runs_are_listed_not_averaged(tmp_path):
     rows = read_csv(tmp_path / "report.csv")
     adam_err = next(r for r in rows if (r["optimizer"], r["quantity"]) == ("adam", "err"))
     assert adam_err["n"] == "3"  # the failed run's value is not in the statistics
-    statuses = sorted(row["status"] for row in read_csv(tmp_path / "runs.csv"))
+    table = (tmp_path / "runs.jsonl").read_text().splitlines()
+    statuses = sorted(json.loads(line)["status"] for line in table)
     assert statuses == ["diverged", "failed", "missing"] + ["ok"] * 6
     assert comparison_rows(tmp_path)["heat"]["n_pairs"] == "3"  # seed 3 lost its Adam partner
 
@@ -87,7 +88,7 @@ def test_console_script_writes_the_report(tmp_path):
         ["azure-sciml-report", str(tmp_path)], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == str(tmp_path / "report.md")
-    for name in ("report.md", "report.csv", "comparison.csv", "runs.csv", "convergence.png"):
+    for name in ("report.md", "report.csv", "comparison.csv", "runs.jsonl", "convergence.png"):
         assert (tmp_path / name).exists(), name
 
 

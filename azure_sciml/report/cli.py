@@ -1,9 +1,16 @@
-"""``azure-sciml-report DIR`` and the Hydra callback that runs it after a multirun."""
+"""``azure-sciml-report DIR`` and the Hydra callback that runs it after a multirun.
+
+``azure-sciml-report SWEEP`` writes the report into the sweep dir (with its compact table,
+``runs.jsonl``); ``azure-sciml-report SWEEP --export docs/results/NAME`` writes what a results
+page keeps (the table, ``multirun.yaml``, the solution figures the report shows, and the report
+rebuilt from them); ``azure-sciml-report docs/results/NAME`` rebuilds that report from its table.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -12,12 +19,13 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from azure_sciml.report.figures import plot_convergence
-from azure_sciml.report.load import load_runs
+from azure_sciml.report.figures import compact_png, plot_convergence
+from azure_sciml.report.load import TABLE, load_runs, write_table
 from azure_sciml.report.paired import ALPHA, BASELINE, compare_all
-from azure_sciml.report.render import render_markdown, run_row, write_csv
-from azure_sciml.report.stats import group_runs, summarise
-from azure_sciml.report.targets import judge_targets
+from azure_sciml.report.render import Report, render_markdown
+from azure_sciml.report.stats import Run, group_runs, solution_run, summarise
+from azure_sciml.report.tables import write_csv
+from azure_sciml.report.targets import SWEEP_CONFIG, judge_targets
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +33,23 @@ log = logging.getLogger(__name__)
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="azure-sciml-report",
-        description="Aggregate every result.json below DIR into report.md, CSVs and figures.",
+        description="Aggregate every result.json below DIR (or DIR's runs.jsonl) into report.md, "
+        "CSVs and figures.",
     )
-    parser.add_argument("dir", type=Path, help="a run dir or a sweep dir (searched recursively)")
+    parser.add_argument("dir", type=Path, help="a run dir, a sweep dir or a dir with runs.jsonl")
     parser.add_argument("--baseline", default=BASELINE, help="optimizer the others are paired with")
     parser.add_argument("--alpha", type=float, default=ALPHA, help="significance level")
+    parser.add_argument("--out", type=Path, help="write the report here instead of into DIR")
+    parser.add_argument(
+        "--export", type=Path, metavar="DEST", help="write DIR's table, figures and report to DEST"
+    )
     args = parser.parse_args(argv)
     if not args.dir.is_dir():
         parser.error(f"{args.dir} is not a directory")
-    print(write_report(args.dir, baseline=args.baseline, alpha=args.alpha))
+    if args.export is not None:
+        export(args.dir, args.export)
+        args.dir, args.out = args.export, args.out or args.export
+    print(write_report(args.dir, baseline=args.baseline, alpha=args.alpha, out=args.out))
 
 
 class ReportCallback(Callback):
@@ -47,18 +63,55 @@ class ReportCallback(Callback):
             log.exception("report failed; retry with: azure-sciml-report %s", sweep_dir)
 
 
-def write_report(root: Path, baseline: str = BASELINE, alpha: float = ALPHA) -> Path:
-    """Write the report files into ``root``; returns the path of ``report.md``."""
+def write_report(
+    root: Path, baseline: str = BASELINE, alpha: float = ALPHA, out: Path | None = None
+) -> Path:
+    """Write the report of ``root``'s runs into ``out`` (default ``root``): ``report.md``,
+    ``report.csv``, ``comparison.csv``, ``convergence.png`` and, when the runs were read from run
+    dirs, their table ``runs.jsonl``. Returns the path of ``report.md``."""
     root = Path(root)
+    out = Path(out) if out is not None else root
+    out.mkdir(parents=True, exist_ok=True)
     runs = load_runs(root)
+    if not any("sweep" in run for run in runs):  # read from run dirs: keep their table
+        write_table(out / TABLE, runs, sweep=str(root))
     groups = group_runs(runs)
-    summary = summarise(groups)
-    comparisons = compare_all(groups, baseline, alpha)
-    goals = judge_targets(root, groups, alpha)
-    write_csv(root / "report.csv", summary)
-    write_csv(root / "comparison.csv", [asdict(c) for c in comparisons])
-    write_csv(root / "runs.csv", [run_row(run) for run in runs])
-    curves = plot_convergence(groups, root / "convergence.png")
-    text = render_markdown(root, runs, groups, summary, comparisons, goals, curves, baseline, alpha)
-    (root / "report.md").write_text(text)
-    return root / "report.md"
+    report = Report(
+        root=root,
+        out=out,
+        runs=runs,
+        groups=groups,
+        summary=summarise(groups),
+        comparisons=compare_all(groups, baseline, alpha),
+        goals=judge_targets(root, groups, alpha),
+        convergence=plot_convergence(groups, out / "convergence.png"),
+        baseline=baseline,
+        alpha=alpha,
+    )
+    write_csv(out / "report.csv", report.summary)
+    write_csv(out / "comparison.csv", [asdict(c) for c in report.comparisons])
+    (out / "report.md").write_text(render_markdown(report))
+    return out / "report.md"
+
+
+def export(root: Path, dest: Path) -> Path:
+    """``root``'s runs as a results page keeps them in ``dest``: the table, the sweep's config and
+    the solution figures the report shows (``figures/PROBLEM_OPTIMIZER_seedN.png``)."""
+    root, dest = Path(root), Path(dest)
+    runs = load_runs(root)
+    (dest / "figures").mkdir(parents=True, exist_ok=True)
+    shown = {id(run) for by_opt in group_runs(runs).values() for r in by_opt.values()
+             if (run := solution_run(r)) is not None}  # fmt: skip
+    runs = [_with_figure(run, root, dest, id(run) in shown) for run in runs]
+    if (root / SWEEP_CONFIG).is_file() and root.resolve() != dest.resolve():
+        shutil.copyfile(root / SWEEP_CONFIG, dest / SWEEP_CONFIG)
+    sweep = next((run["sweep"] for run in runs if "sweep" in run), str(root))
+    return write_table(dest / TABLE, runs, sweep=sweep)
+
+
+def _with_figure(run: Run, root: Path, dest: Path, shown: bool) -> Run:
+    if not shown:
+        return {**run, "figure": None}
+    name = f"figures/{run['problem']}_{run['optimizer']}_seed{run.get('seed')}.png"
+    compact_png(root / run["figure"], dest / name)
+    return {**run, "figure": name}

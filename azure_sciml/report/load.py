@@ -1,20 +1,43 @@
-"""Reading run records: every ``result.json`` below a dir, and a ``missing`` record for each Hydra
-job dir without one (a job that was killed, timed out or is still running)."""
+"""Reading run records: every ``result.json`` below a dir (and a ``missing`` record for each Hydra
+job dir without one: a job that was killed, timed out or is still running), or else the dir's
+compact table ``runs.jsonl``.
+
+The table has one JSON object per line, one per run: the run's record (labels, status, metrics,
+costs, optimizer counters, config without the sweep-level ``targets``, provenance where recorded)
+with its ``history`` downsampled to at most :data:`HISTORY_POINTS` points, ``dir`` (the job dir,
+relative to the sweep), ``figure`` (a path relative to the table's dir, or ``null``) and
+``sweep`` (the dir it was read from). A report rebuilt from the table equals the sweep's.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from omegaconf import OmegaConf
 
 from azure_sciml.report.stats import Run
 from azure_sciml.runs import RESULT_FILE, problem_name
 
+TABLE = "runs.jsonl"
+HISTORY_POINTS = 50
+SWEEP_LEVEL = ("targets",)  # config keys the sweep holds (multirun.yaml), not each run
+
 
 def load_runs(root: Path) -> list[Run]:
+    """The runs of the dirs below ``root`` or, when there are none, of ``root/runs.jsonl``."""
+    runs = load_run_dirs(root)
+    if not runs and (root / TABLE).is_file():
+        return read_table(root / TABLE)
+    return runs
+
+
+def load_run_dirs(root: Path) -> list[Run]:
     """Every ``result.json`` below ``root``, plus a ``missing`` run for each Hydra job dir (one
-    with ``.hydra/``) that has none: a job that was killed, timed out or is still running."""
+    with ``.hydra/``) that has none."""
     runs = [read_result(path, root) for path in sorted(root.rglob(RESULT_FILE))]
     finished = {path.parent for path in root.rglob(RESULT_FILE)}
     for hydra_dir in sorted(root.rglob(".hydra")):
@@ -30,6 +53,8 @@ def read_result(path: Path, root: Path) -> Run:
         run = {**job_labels(path.parent), "status": "failed", "message": f"unreadable: {err}"}
     run["dir"] = path.parent.relative_to(root).as_posix()
     run.setdefault("status", "ok")
+    if run.get("figure"):  # the report links figures relative to its own dir
+        run["figure"] = f"{run['dir']}/{run['figure']}"
     return run
 
 
@@ -56,3 +81,64 @@ def job_labels(job_dir: Path) -> Run:
         "optimizer": choices.get("optimizer"),
         "seed": cfg.get("seed"),
     }
+
+
+# ---------------------------------------------------------------- the compact table
+
+
+def read_table(path: Path) -> list[Run]:
+    """The runs of a ``runs.jsonl``; ``ValueError`` names the line that is not a record."""
+    runs = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            run = json.loads(line)
+        except ValueError as err:
+            raise ValueError(f"{path}:{number}: not JSON ({err})") from err
+        if not isinstance(run, dict):
+            raise ValueError(f"{path}:{number}: not a run record ({type(run).__name__})")
+        run.setdefault("status", "ok")
+        runs.append(run)
+    return runs
+
+
+def write_table(path: Path, runs: Iterable[Run], sweep: str) -> Path:
+    """One compact line per run (see the module docstring)."""
+    lines = [json.dumps(table_record(run, sweep)) for run in runs]
+    Path(path).write_text("".join(line + "\n" for line in lines))
+    return Path(path)
+
+
+def table_record(run: Run, sweep: str) -> Run:
+    record = {key: value for key, value in run.items() if key not in ("config", "history")}
+    record["sweep"] = run.get("sweep", sweep)
+    if isinstance(run.get("config"), Mapping):
+        record["config"] = {k: v for k, v in run["config"].items() if k not in SWEEP_LEVEL}
+    if isinstance(run.get("history"), Mapping):
+        record["history"] = downsample(run["history"])
+    return record
+
+
+def downsample(history: Mapping[str, Any], points: int = HISTORY_POINTS) -> dict[str, Any]:
+    """About ``points`` evenly spaced entries of each logged series, the first, the last and the
+    lowest loss kept (the figure's log-scale shift comes from it); floats to 9 significant digits
+    (exact for float32 losses)."""
+    lengths = {len(v) for v in history.values() if isinstance(v, list)}
+    if len(lengths) != 1 or (n := lengths.pop()) <= points:
+        return {key: _short(value) for key, value in history.items()}
+    keep = np.linspace(0, n - 1, points).round().astype(int)
+    loss = np.asarray(history.get("loss") or [np.nan], dtype=float)
+    if not np.isnan(loss).all():
+        keep = np.append(keep, int(np.nanargmin(loss)))
+    keep = np.unique(keep)
+    return {
+        key: _short([value[i] for i in keep]) if isinstance(value, list) else value
+        for key, value in history.items()
+    }
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_short(v) for v in value]
+    return float(f"{value:.9g}") if isinstance(value, float) else value

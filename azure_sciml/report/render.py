@@ -1,81 +1,131 @@
-"""The report's text: ``report.md`` (verdict, targets, convergence, a section per problem, runs
-not ok) and the CSV tables."""
+"""``report.md``: where the runs came from (and what produced them), the paired verdict, the
+targets, the convergence figure, then a section per problem and the runs that are not ok."""
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from azure_sciml.report.figures import Convergence
 from azure_sciml.report.paired import Comparison, smallest_p
-from azure_sciml.report.stats import (
-    COST_KEYS,
-    RATE_WORDS,
-    Run,
-    flat,
-    fmt,
-    headline,
-    label,
-    metric_names,
-    quantity,
-    scored,
-    seed_key,
-)  # fmt: skip
+from azure_sciml.report.stats import Groups, Run, fmt, label
+from azure_sciml.report.tables import md_table, problem_section, unscored_section
 from azure_sciml.report.targets import Goal
 
-SHARED_KEYS = ("problem", "dtype", "clip_grad_norm")  # config every optimizer must share
+STATUSES = ("ok", "diverged", "failed", "missing")
 
 
-def run_row(run: Run) -> dict[str, Any]:
-    row = {key: run.get(key) for key in ("problem", "optimizer", "seed", "status", "dir")}
-    row.update({f"metric.{k}": v for k, v in (run.get("metrics") or {}).items()})
-    row.update({key: run.get(key) for key in COST_KEYS})
-    row.update({f"stats.{k}": v for k, v in (run.get("optimizer_stats") or {}).items()})
-    row["message"] = run.get("message", "")
-    return row
+@dataclass
+class Report:
+    """Everything ``report.md`` shows. ``root``: where the runs were read; ``out``: where the
+    report is written (figure links are relative to it)."""
+
+    root: Path
+    out: Path
+    runs: list[Run]
+    groups: Groups
+    summary: list[dict[str, Any]]
+    comparisons: list[Comparison]
+    goals: list[Goal]
+    convergence: Convergence | None
+    baseline: str
+    alpha: float
+
+    def link(self, path: str) -> str:
+        """A path relative to ``root`` as a link from ``out``."""
+        return Path(os.path.relpath(self.root / path, self.out)).as_posix()
 
 
-def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    fields = list(dict.fromkeys(key for row in rows for key in row))
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return lines + [""]
-
-
-def render_markdown(
-    root, runs, groups, summary, comparisons, goals, curves, baseline, alpha
-) -> str:
-    statuses = ("ok", "diverged", "failed", "missing")
-    counts = {s: sum(run["status"] == s for run in runs) for s in statuses}
+def render_markdown(report: Report) -> str:
+    runs = report.runs
+    counts = ", ".join(f"{sum(run['status'] == s for run in runs)} {s}" for s in STATUSES)
     lines = [
         "# azure_sciml report",
         "",
-        f"`{root}`: {len(runs)} runs — " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".",
+        f"{source(runs, report.root)}: {len(runs)} runs — {counts}.",
         "",
         "Each problem's headline metric is lower-is-better (other metrics as the problem defines "
         "them, e.g. `r2`: higher is better). Cells show the median [quartile 1, quartile 3] over "
         "seeds. Diverged runs are scored at the weights they stopped at; failed and missing runs "
         "have no score and are listed at the end.",
         "",
-        *verdict_section(comparisons, baseline, alpha),
-        *targets_section(goals),
+        *provenance_section(runs),
+        *verdict_section(report.comparisons, report.baseline, report.alpha),
+        *targets_section(report.goals),
+        *convergence_section(report.convergence),
     ]
-    if curves is not None:
-        lines += ["## Convergence", "", f"![convergence]({curves.name})", ""]
-    stats = {(r["problem"], r["optimizer"], r["quantity"]): r for r in summary}
-    for problem, by_opt in groups.items():
-        lines += problem_section(problem, by_opt, stats)
+    stats = {(r["problem"], r["optimizer"], r["quantity"]): r for r in report.summary}
+    for problem, by_opt in report.groups.items():
+        lines += problem_section(problem, by_opt, stats, report.link)
     lines += unscored_section(runs)
     return "\n".join(lines)
+
+
+def source(runs: Sequence[Run], root: Path) -> str:
+    """The sweep the runs were read from: the dir, or the one their table names."""
+    sweeps = sorted({str(run["sweep"]) for run in runs if "sweep" in run})
+    if not sweeps:
+        return f"`{root}`"
+    return ", ".join(f"`{s}`" for s in sweeps) + " (read from its table, `runs.jsonl`)"
+
+
+def provenance_section(runs: Sequence[Run]) -> list[str]:
+    """What produced the runs (code, torch, machine, threads, device, dtype), and where the runs
+    differ in it; nothing for runs recorded before result.json had provenance."""
+    records = [run["provenance"] for run in runs if isinstance(run.get("provenance"), Mapping)]
+    if not records:
+        return []
+    rows = []
+    for key in dict.fromkeys(key for record in records for key in record):
+        seen = Counter(str(record.get(key)) for record in records)
+        if len(seen) == 1:
+            rows.append([f"`{key}`", f"{next(iter(seen))}"])
+        else:
+            variants = "; ".join(f"{value} ({n} runs)" for value, n in sorted(seen.items()))
+            rows.append([f"`{key}`", f"**differs**: {variants}"])
+    lines = ["## Provenance", "", *md_table(["", "value"], rows)]
+    if any(row[1].startswith("**differs**") for row in rows):
+        warning = (
+            "**Warning:** the runs differ in what produced them (rows marked differs): float32 "
+            "results can change with the CPU, the thread count or the torch version."
+        )
+        lines += [warning, ""]
+    if len(records) < len(runs):
+        lines += [f"{len(runs) - len(records)} of {len(runs)} runs record no provenance.", ""]
+    return lines
+
+
+def verdict_section(comparisons: Sequence[Comparison], baseline: str, alpha: float) -> list[str]:
+    lines = [f"## Verdict: paired with {label(baseline)} by seed", ""]
+    if not comparisons:
+        return lines + [f"No {label(baseline)} runs to pair with, so no verdict.", ""]
+    header = ["problem", "optimizer", "metric", "pairs", "better on", "median ratio", "p (test)",
+              "Verdict"]  # fmt: skip
+    rows = [
+        [c.problem, label(c.optimizer), f"`{c.metric}`", c.n_pairs, f"{c.better}/{c.n_pairs}",
+         ratio_cell(c.median_ratio), f"{fmt(c.p_value)} ({c.test})", f"**{c.verdict}**"]
+        for c in comparisons
+    ]  # fmt: skip
+    n = max(c.n_pairs for c in comparisons)
+    too_few = smallest_p(n) >= alpha
+    notes = [
+        f'"better on k/n": seeds on which the optimizer\'s headline metric is lower than '
+        f"{label(baseline)}'s; median ratio: optimizer / {label(baseline)} (below 1: optimizer "
+        "better), given only where every paired value is above 0 (a ratio of values at or below "
+        f"0, like an energy gap at the minimum, means nothing). Significance level {alpha}. With "
+        f"{n} pairs the smallest possible two-sided p is {fmt(smallest_p(n))}"
+        + (", so no difference can be significant: run more seeds." if too_few else "."),
+        "",
+    ]
+    return lines + md_table(header, rows) + notes
+
+
+def ratio_cell(ratio: float) -> str:
+    return "n/a (values ≤ 0)" if ratio != ratio else fmt(ratio)  # NaN: not all values positive
 
 
 def targets_section(goals: Sequence[Goal]) -> list[str]:
@@ -91,161 +141,21 @@ def targets_section(goals: Sequence[Goal]) -> list[str]:
     return ["## Targets", "", *md_table(["target", "measured", "met?"], rows), note, ""]
 
 
-def verdict_section(comparisons: Sequence[Comparison], baseline: str, alpha: float) -> list[str]:
-    lines = [f"## Verdict: paired with {label(baseline)} by seed", ""]
-    if not comparisons:
-        return lines + [f"No {label(baseline)} runs to pair with, so no verdict.", ""]
-    header = ["problem", "optimizer", "metric", "pairs", "better on", "median ratio", "p (test)",
-              "Verdict"]  # fmt: skip
-    rows = [
-        [
-            c.problem,
-            label(c.optimizer),
-            f"`{c.metric}`",
-            c.n_pairs,
-            f"{c.better}/{c.n_pairs}",
-            fmt(c.median_ratio),
-            f"{fmt(c.p_value)} ({c.test})",
-            f"**{c.verdict}**",
-        ]  # fmt: skip
-        for c in comparisons
+def convergence_section(convergence: Convergence | None) -> list[str]:
+    if convergence is None:
+        return []
+    caption = [
+        "Lines: the median over seeds of each optimizer's loss after that many loss evaluations; "
+        "bands: the middle half of the seeds (quartiles 1 to 3); log scale."
     ]
-    n = max(c.n_pairs for c in comparisons)
-    notes = [
-        f'"better on k/n": seeds on which the optimizer\'s headline metric is lower than '
-        f"{label(baseline)}'s; median ratio: optimizer / {label(baseline)} (below 1: optimizer "
-        f"better). Significance level {alpha}. With {n} pairs the smallest possible two-sided p is "
-        f"{fmt(smallest_p(n))}"
-        + (
-            ", so no difference can be significant: run more seeds."
-            if smallest_p(n) >= alpha
-            else "."
-        ),  # fmt: skip
-        "",
-    ]
-    return lines + md_table(header, rows) + notes
-
-
-def problem_section(problem: str, by_opt: Mapping[str, list[Run]], stats: Mapping) -> list[str]:
-    runs = flat(by_opt)
-    names = metric_names(runs)
-    lines = [f"## {problem}", "", f"Headline metric: `{headline(runs)}`.", ""]
-    for note in consistency_notes(by_opt):
-        lines += [f"**Warning:** {note}.", ""]
-    header = ["optimizer", "scored runs", *[f"`{n}`" for n in names], "loss evals", "grad evals",
-              "wall s", "SA proposals (accepted)"]  # fmt: skip
-    rows = []
-    for optimizer, opt_runs in by_opt.items():
-        ok = scored(opt_runs)
-        cells = [metric_cell(name, ok, stats[problem, optimizer, name]) for name in names]
-        costs = [fmt(stats[problem, optimizer, key]["median"]) for key in COST_KEYS[1:]]
-        rows.append(
-            [
-                label(optimizer),
-                run_counts(opt_runs),
-                *cells,
-                *costs,
-                proposal_cell(stats, problem, optimizer),
-            ]
+    for problem, offset in convergence.offsets.items():
+        caption.append(
+            f"{problem}: the loss goes below 0 (an energy), so the panel plots loss − "
+            f"({offset:.6g}), a constant just below the lowest loss of any run, to keep it on "
+            "the log scale."
         )
-    lines += md_table(header, rows)
-    lines += ["", PROPOSALS_NOTE, ""]
-    return lines + text_metric_table(by_opt) + figure_table(by_opt)
-
-
-PROPOSALS_NOTE = (
-    "SA proposals: median per run of the Metropolis proposals Azure made (accepted ones in "
-    "brackets); 0 means the loss never settled, so Azure ran as plain Adam throughout."
-)
-
-
-def proposal_cell(stats: Mapping, problem: str, optimizer: str) -> str:
-    """Median proposals (accepted) for optimizers that count them, else a dash."""
-    made = stats.get((problem, optimizer, "stats.n_proposals"))
-    accepted = stats.get((problem, optimizer, "stats.n_accepted"))
-    if not made or not accepted or made["median"] is None:
-        return "–"
-    return f"{fmt(made['median'])} ({fmt(accepted['median'])})"
-
-
-def consistency_notes(by_opt: Mapping[str, list[Run]]) -> list[str]:
-    """What would make the comparison unfair: settings that differ, seeds run twice."""
-    runs = [run for run in flat(by_opt) if run.get("config")]
-    notes = [
-        f"runs differ in `{key}` ({n} variants), so the optimizers did not face the same task"
-        for key in SHARED_KEYS
-        if (n := len({json.dumps(run["config"].get(key), sort_keys=True) for run in runs})) > 1
-    ]
-    for optimizer, opt_runs in by_opt.items():
-        seeds = [run.get("seed") for run in opt_runs]
-        repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1}, key=str)
-        if repeated:
-            notes.append(
-                f"{label(optimizer)} ran seed(s) {repeated} more than once: every run is in the "
-                "statistics, the last one found in the pairing"
-            )
-    return notes
-
-
-def text_metric_table(by_opt: Mapping[str, list[Run]]) -> list[str]:
-    """Non-numeric metrics (e.g. symbolic regression's read-out formula), one row per run."""
-    names = metric_names(flat(by_opt), numeric=False)
-    if not names:
-        return []
-    rows = [
-        [label(optimizer), run.get("seed"), *[f"`{run['metrics'].get(n, '')}`" for n in names]]
-        for optimizer, runs in by_opt.items()
-        for run in scored(runs)
-    ]
-    return md_table(["optimizer", "seed", *names], rows)
-
-
-def metric_cell(name: str, runs: Sequence[Run], stat: Mapping[str, float]) -> str:
-    values = [quantity(run, name) for run in runs]
-    if RATE_WORDS.search(name) and values and all(v in (0.0, 1.0) for v in values):
-        return f"{int(sum(values))}/{len(values)} ({100 * sum(values) / len(values):.0f}%)"
-    return f"{fmt(stat['median'])} [{fmt(stat['q1'])}, {fmt(stat['q3'])}]"
-
-
-def run_counts(runs: Sequence[Run]) -> str:
-    text = f"{len(scored(runs))}/{len(runs)}"
-    bad = {s: sum(run["status"] == s for run in runs) for s in ("diverged", "failed", "missing")}
-    notes = ", ".join(f"{n} {s}" for s, n in bad.items() if n)
-    return f"{text} ({notes})" if notes else text
-
-
-def figure_table(by_opt: Mapping[str, list[Run]]) -> list[str]:
-    """The problem's own picture of the solution, lowest seed per optimizer."""
-    cells = {}
-    for optimizer, runs in by_opt.items():
-        run = next((r for r in scored(runs) if r.get("figure")), None)
-        if run is not None:
-            path = f"{run['dir']}/{run['figure']}"
-            cells[optimizer] = f"![{label(optimizer)} seed {run.get('seed')}]({path})"
-    if not cells:
-        return []
-    return ["Solutions (lowest seed):", "", *md_table([label(o) for o in cells], [cells.values()])]
-
-
-def unscored_section(runs: Sequence[Run]) -> list[str]:
-    bad = [run for run in runs if run["status"] != "ok"]
-    if not bad:
-        return ["## Runs not ok", "", "None: every run finished with status ok.", ""]
-    header = ["problem", "optimizer", "seed", "status", "message", "dir"]
-    rows = [
-        [
-            run.get("problem"),
-            run.get("optimizer"),
-            run.get("seed"),
-            f"**{run['status']}**",
-            _one_line(run.get("message", "")),
-            f"`{run['dir']}`",
-        ]  # fmt: skip
-        for run in sorted(bad, key=lambda r: (r["status"], str(r.get("problem")), seed_key(r)))
-    ]
-    return [f"## Runs not ok ({len(bad)})", "", *md_table(header, rows)]
-
-
-def _one_line(text: str, limit: int = 160) -> str:
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    for problem, pairs in convergence.identical.items():
+        same = ", ".join(f"{label(a)}'s runs are identical to {label(b)}'s" for a, b in pairs)
+        caption.append(f"{problem}: {same} (drawn dashed, over it).")
+    return ["## Convergence", "", f"![convergence]({convergence.path.name})", "",
+            " ".join(caption), ""]  # fmt: skip

@@ -112,3 +112,8 @@ def label(optimizer: str) -> str:
 
 def fmt(value: float) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.3g}"
+
+
+def solution_run(runs: Sequence[Run]) -> Run | None:
+    """The run whose figure a report shows: the lowest-seed scored run that has one."""
+    return next((run for run in scored(runs) if run.get("figure")), None)
