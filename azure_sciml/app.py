@@ -8,6 +8,7 @@ as ``status: failed`` and the sweep goes on, so the report can list it; a single
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -81,7 +82,7 @@ def run(
         return headline_value(done)
     record = {
         "problem": problem_name(choices.get("problem"), cfg.problem._target_, overrides),
-        "optimizer": choices.get("optimizer"),
+        "optimizer": optimizer_label(choices),
         "seed": cfg.seed,
         "headline_metric": problem.metric,
         "config": OmegaConf.to_container(cfg, resolve=True),
@@ -164,8 +165,38 @@ def setup(cfg: DictConfig) -> tuple[Problem, OptimizerFactory]:
     check_lr(cfg.optimizer)
     make_optimizer = instantiate(cfg.optimizer, "optimizer")
     dry_run(make_optimizer, cfg.optimizer)
+    make_optimizer = refined(cfg, problem, make_optimizer)
     scheduler_factory(cfg)
     return problem, make_optimizer
+
+
+def refined(cfg: DictConfig, problem: Problem, make_first: OptimizerFactory) -> OptimizerFactory:
+    """With a ``refine`` group (``refine=lbfgs``): a :class:`~azure_sciml.chain.Chain` that hands
+    the run over to ``refine.optimizer`` after ``refine.at`` of the budget; else ``make_first``."""
+    node = cfg.get("refine")
+    if node is None:
+        return make_first
+    from azure_sciml.chain import Chain
+
+    make_then = instantiate(node.optimizer, "refine.optimizer")
+    try:
+        make_then([torch.zeros(1, requires_grad=True)])
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{blame(node.optimizer, 'refine.optimizer', err)}: {err}") from err
+    make = functools.partial(
+        Chain, first=make_first, then=make_then, at=node.at, total_steps=problem.steps
+    )
+    try:
+        make([torch.zeros(1, requires_grad=True)])
+    except ValueError as err:
+        raise ConfigError(f"refine.at={node.at!r}: {err}") from err
+    return make
+
+
+def optimizer_label(choices: Mapping[str, str | None]) -> str | None:
+    """The run's optimizer label: the optimizer's config name, ``adam+lbfgs`` with a refine."""
+    refine = choices.get("refine")
+    return choices.get("optimizer") if refine is None else f"{choices.get('optimizer')}+{refine}"
 
 
 def scheduler_factory(cfg: DictConfig) -> Callable[[torch.optim.Optimizer], Any] | None:
