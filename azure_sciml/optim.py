@@ -161,6 +161,11 @@ class Azure(Optimizer):
 
     # -- torch.optim protocol ------------------------------------------------------------------
 
+    def __getstate__(self) -> dict[str, Any]:  # deepcopy and pickle keep the controller
+        own = ("total_steps", "sa_steps", "sa_momentum", "_controller", "_noise", "_n_loss_evals",
+               "_warned")
+        return {**super().__getstate__(), **{k: self.__dict__[k] for k in own}}
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if "betas" in param_group:
             param_group = {**param_group, "betas": _check_betas(param_group["betas"])}
@@ -223,6 +228,7 @@ class Azure(Optimizer):
         self._after(self._controller.advance(can_propose=not raised))
         return loss
 
+    @torch.no_grad()
     def finish(self) -> None:
         """End the annealing phase now: back to the best point judged if it beats the current
         one (a proposal still descending is dropped); plain Adam from then on. Call it when a

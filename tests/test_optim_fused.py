@@ -157,17 +157,6 @@ def test_deepcopy_and_scratch_reuse():
     assert equal(a, b)
 
 
-def test_max_grad_norm_with_fused_leaves_grad_alone():
-    a = make_params()
-    opt = Azure(a, sa_steps=0, fused=True, max_grad_norm=1e-3, **KW)
-    loss_of(a).backward()
-    grads = [p.grad.clone() for p in a]
-    before = [p.detach().clone() for p in a]
-    opt.step()
-    assert equal([p.grad for p in a], grads)
-    assert not equal(a, before)
-
-
 def test_invalid_fused_value():
     with pytest.raises(ValueError, match="fused.*'yes'"):
         Azure([nn.Parameter(torch.zeros(1))], fused="yes")
