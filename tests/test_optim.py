@@ -399,3 +399,26 @@ def test_no_warning_when_annealing_is_off():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         drive(opt, params, quad_loss(params), 3, "plain")
+
+
+def test_fit_gives_azure_the_run_length_and_finishes(tmp_path):
+    from azure_sciml import LossProblem, fit
+
+    seen = {}
+
+    class Spy(Azure):
+        def __init__(self, params, **kw):
+            super().__init__(params, **kw)
+            seen["sa_steps"] = self.sa_steps
+
+        def finish(self):
+            seen["finished"] = True
+            super().finish()
+
+    problem = LossProblem(
+        model=lambda: nn.Linear(2, 1), loss_fn=lambda m: m.weight.square().sum(), steps=40
+    )
+    fit(problem, Spy, steps=40)
+    assert seen == {"sa_steps": 36, "finished": True}
+    fit(problem, lambda p: Spy(p, sa_steps=5), steps=40)  # a factory of its own is left alone
+    assert seen["sa_steps"] == 5
