@@ -7,7 +7,8 @@
 Parameter sets: 10 x 1M, 200 x 1k and 4 x 25M float32 tensors, plus the problems' models (heat PINN
 MLP 2-20-20-20-1, ODE MLP 2-50-2) when their modules import. Optimizers: Adam single-tensor
 (``foreach=False``), multi-tensor (``foreach=True``) and fused (``fused=True``); Azure during its
-simulated-annealing phase (no closure: the annealed proposals are added unconditionally) and after
+simulated-annealing phase (``step(loss=1.0)`` with ``sa_patience=0``: a constant loss, so every
+proposal is judged and accepted, one per ``sa_interval`` steps) and after
 it, each with its default Adam path and with ``fused=True``. On CUDA also "Azure fused SA (buffer)":
 the SA phase with the proposal's normals drawn into a buffer (``normal_`` + ``_foreach_add_``)
 instead of Azure's Triton kernel, which makes them in registers.
@@ -50,7 +51,7 @@ from _common import (  # noqa: E402
     table,
 )
 
-from azure_sciml import Azure, optim  # noqa: E402
+from azure_sciml import Azure, _noise  # noqa: E402
 
 SA_INTERVAL = inspect.signature(Azure).parameters["sa_interval"].default
 SHAPES = [(10, 1_000_000), (200, 1_000), (4, 25_000_000)]
@@ -112,7 +113,7 @@ def model_params(device: torch.device) -> tuple[list[tuple[str, list[torch.Tenso
 
 def variants(interval: int, device: torch.device, baseline: type | None) -> dict:
     """name -> (factory, azure phase) where phase is None (Adam), "sa" or "after"."""
-    sa = dict(sa_steps=10**9, sa_interval=interval, seed=0)  # never leaves the SA phase
+    sa = dict(sa_steps=10**9, sa_interval=interval, sa_patience=0, seed=0)  # always annealing
     after = dict(sa_steps=interval, sa_interval=interval, seed=0)  # done within the warm-up
     out = {
         "Adam single": (lambda ps: torch.optim.Adam(ps, foreach=False), None),
@@ -134,8 +135,9 @@ def variants(interval: int, device: torch.device, baseline: type | None) -> dict
 class BufferNoiseAzure(Azure):
     """Azure with its proposal's normals drawn into a buffer on every device (no Triton kernel)."""
 
-    def _add_noise(self, params, size):
-        torch._foreach_add_(params, self._noise(params), alpha=size)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._noise._add_in_kernel = lambda bucket, size: False
 
 
 def noise_in_kernel(name: str, device: torch.device) -> bool:
@@ -143,7 +145,7 @@ def noise_in_kernel(name: str, device: torch.device) -> bool:
     if device.type != "cuda" or "buffer" in name:
         return False
     probe = torch.zeros(1, device=device)
-    return optim._noise_kernel_for([probe]) is not None
+    return _noise._kernel_for([probe]) is not None
 
 
 def copy_gbps(device: torch.device, n: int = 100_000_000, repeats: int = 9) -> float | None:
@@ -171,7 +173,7 @@ def time_row(params, interval, repeats, device, baseline, only=None) -> dict[str
         opt = factory(params)
         _block(opt, interval, device)  # warm-up; the "after" optimizers finish their SA phase
         if phase == "after":
-            assert opt.state["azure"]["sa_done"], name
+            assert opt._controller.done, name
         opts[name] = opt
     times: dict[str, list[float]] = {name: [] for name in opts}
     names = list(opts)
@@ -186,8 +188,9 @@ def time_row(params, interval, repeats, device, baseline, only=None) -> dict[str
 def _block(opt, steps: int, device: torch.device) -> float:
     sync(device)
     start = time.perf_counter()
+    judged = isinstance(opt, Azure)  # Azure gets a loss to judge its proposals by
     for _ in range(steps):
-        opt.step()
+        opt.step(loss=1.0) if judged else opt.step()
     sync(device)
     return time.perf_counter() - start
 
