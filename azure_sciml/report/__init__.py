@@ -1,10 +1,17 @@
-"""``azure-sciml-report DIR``: aggregate every ``result.json`` below DIR (one run or a sweep).
+"""``azure-sciml-report DIR``: aggregate every ``result.json`` below DIR (one run or a sweep), or
+DIR's compact run table ``runs.jsonl`` when it has no run dirs (a results page in docs/results).
 
-Writes into DIR: ``report.md`` (verdict per problem, targets, tables, figures), ``report.csv``
-(median, quartiles, min and max of every quantity per problem and optimizer), ``comparison.csv``
-(paired comparison with the baseline, Adam), ``runs.csv`` (one row per run) and
-``convergence.png``.
-:class:`ReportCallback` runs it at the end of a multirun (``hydra.callbacks`` in ``config.yaml``).
+Writes into DIR: ``report.md`` (provenance, verdict per problem, targets, tables, figures),
+``report.csv`` (median, quartiles, min and max of every quantity per problem and optimizer),
+``comparison.csv`` (paired comparison with the baseline, Adam), ``convergence.png`` and, from run
+dirs, ``runs.jsonl`` (one compact record per run, from which the report can be rebuilt) and
+``runs.csv`` (a flat view of it). ``--export DEST`` writes a results page; ``--out`` writes
+elsewhere. :class:`ReportCallback` runs it at the end of a multirun (``hydra.callbacks`` in
+``config.yaml``).
+
+Modules: :mod:`~azure_sciml.report.load` (run dirs and the table), ``stats`` (summaries over
+seeds), ``paired`` (the verdict), ``targets``, ``figures``, ``tables`` and ``render`` (the text),
+``cli`` (the command, the callback, export).
 
 Honesty rules: metrics are summarised by median and quartiles over seeds; the verdict pairs runs
 with the baseline by (problem, seed) on the headline metric (lower is better) and tests them with

@@ -24,7 +24,7 @@ from azure_sciml.report.load import TABLE, load_runs, write_table
 from azure_sciml.report.paired import ALPHA, BASELINE, compare_all
 from azure_sciml.report.render import Report, render_markdown
 from azure_sciml.report.stats import Run, group_runs, solution_run, summarise
-from azure_sciml.report.tables import write_csv
+from azure_sciml.report.tables import run_row, write_csv
 from azure_sciml.report.targets import SWEEP_CONFIG, judge_targets
 
 log = logging.getLogger(__name__)
@@ -68,13 +68,15 @@ def write_report(
 ) -> Path:
     """Write the report of ``root``'s runs into ``out`` (default ``root``): ``report.md``,
     ``report.csv``, ``comparison.csv``, ``convergence.png`` and, when the runs were read from run
-    dirs, their table ``runs.jsonl``. Returns the path of ``report.md``."""
+    dirs, their table ``runs.jsonl`` and its flat view ``runs.csv``. Returns the path of
+    ``report.md``."""
     root = Path(root)
     out = Path(out) if out is not None else root
     out.mkdir(parents=True, exist_ok=True)
     runs = load_runs(root)
     if not any("sweep" in run for run in runs):  # read from run dirs: keep their table
         write_table(out / TABLE, runs, sweep=str(root))
+        write_csv(out / "runs.csv", [run_row(run) for run in runs])
     groups = group_runs(runs)
     report = Report(
         root=root,
@@ -94,24 +96,26 @@ def write_report(
     return out / "report.md"
 
 
-def export(root: Path, dest: Path) -> Path:
+def export(root: Path, dest: Path, sweep: str | None = None) -> Path:
     """``root``'s runs as a results page keeps them in ``dest``: the table, the sweep's config and
-    the solution figures the report shows (``figures/PROBLEM_OPTIMIZER_seedN.png``)."""
+    the solution figures the report shows (``figures/PROBLEM_OPTIMIZER_seedN.png``). ``sweep``:
+    the name the table gives its source (default: the one it has, else ``root``)."""
     root, dest = Path(root), Path(dest)
     runs = load_runs(root)
-    (dest / "figures").mkdir(parents=True, exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True)
     shown = {id(run) for by_opt in group_runs(runs).values() for r in by_opt.values()
              if (run := solution_run(r)) is not None}  # fmt: skip
     runs = [_with_figure(run, root, dest, id(run) in shown) for run in runs]
     if (root / SWEEP_CONFIG).is_file() and root.resolve() != dest.resolve():
         shutil.copyfile(root / SWEEP_CONFIG, dest / SWEEP_CONFIG)
-    sweep = next((run["sweep"] for run in runs if "sweep" in run), str(root))
-    return write_table(dest / TABLE, runs, sweep=sweep)
+    sweep = sweep or next((run["sweep"] for run in runs if "sweep" in run), str(root))
+    return write_table(dest / TABLE, [{**run, "sweep": sweep} for run in runs], sweep=sweep)
 
 
 def _with_figure(run: Run, root: Path, dest: Path, shown: bool) -> Run:
     if not shown:
         return {**run, "figure": None}
     name = f"figures/{run['problem']}_{run['optimizer']}_seed{run.get('seed')}.png"
+    (dest / "figures").mkdir(exist_ok=True)
     compact_png(root / run["figure"], dest / name)
     return {**run, "figure": name}

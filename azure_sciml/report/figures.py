@@ -79,7 +79,7 @@ def draw_panel(ax, problem: str, by_opt: Mapping[str, list[Run]]):
         line = ax.plot(grid, median, label=name, linestyle="--" if same else "-")[0]
         if same is None:
             ax.fill_between(grid, q1, q3, color=line.get_color(), alpha=0.25, linewidth=0)
-    ylabel = "loss" if offset == 0 else f"loss − ({offset:.6g}), just below the lowest"
+    ylabel = "loss" if offset == 0 else f"loss − ({offset:.6g}) (≈ lowest loss)"
     ax.set(title=problem, xlabel="loss evaluations", ylabel=ylabel, yscale="log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")

@@ -3,10 +3,11 @@ job dir without one: a job that was killed, timed out or is still running), or e
 compact table ``runs.jsonl``.
 
 The table has one JSON object per line, one per run: the run's record (labels, status, metrics,
-costs, optimizer counters, config without the sweep-level ``targets``, provenance where recorded)
-with its ``history`` downsampled to at most :data:`HISTORY_POINTS` points, ``dir`` (the job dir,
-relative to the sweep), ``figure`` (a path relative to the table's dir, or ``null``) and
-``sweep`` (the dir it was read from). A report rebuilt from the table equals the sweep's.
+costs, optimizer counters, config without the sweep-level ``targets``, config-group choices
+without Hydra's own, provenance where recorded) with its ``history`` downsampled to about
+:data:`HISTORY_POINTS` points, ``dir`` (the job dir, relative to the sweep), ``figure`` (a path
+relative to the table's dir, or ``null``) and ``sweep`` (the dir it was read from). A report
+rebuilt from the table says what the sweep's said.
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ def write_table(path: Path, runs: Iterable[Run], sweep: str) -> Path:
 def table_record(run: Run, sweep: str) -> Run:
     record = {key: value for key, value in run.items() if key not in ("config", "history")}
     record["sweep"] = run.get("sweep", sweep)
+    if isinstance(run.get("choices"), Mapping):  # config groups chosen; Hydra's own are noise
+        record["choices"] = {k: v for k, v in run["choices"].items() if not k.startswith("hydra")}
     if isinstance(run.get("config"), Mapping):
         record["config"] = {k: v for k, v in run["config"].items() if k not in SWEEP_LEVEL}
     if isinstance(run.get("history"), Mapping):

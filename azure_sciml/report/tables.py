@@ -29,6 +29,16 @@ NON_NEGATIVE = ("gap",)  # distances to a known minimum: >= 0 up to the referenc
 REFERENCE_ROUNDING = 5e-7  # known minima (Lennard-Jones E*) are tabulated to 6 decimals
 
 
+def run_row(run: Run) -> dict[str, Any]:
+    """A run as a flat ``runs.csv`` row (for spreadsheets; ``runs.jsonl`` is the full table)."""
+    row = {key: run.get(key) for key in ("problem", "optimizer", "seed", "status", "dir")}
+    row.update({f"metric.{k}": v for k, v in (run.get("metrics") or {}).items()})
+    row.update({key: run.get(key) for key in COST_KEYS})
+    row.update({f"stats.{k}": v for k, v in (run.get("optimizer_stats") or {}).items()})
+    row["message"] = run.get("message", "")
+    return row
+
+
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     fields = list(dict.fromkeys(key for row in rows for key in row))
     with path.open("w", newline="") as handle:
