@@ -28,6 +28,7 @@ Pseudo-code of ``step(closure)``::
     run opt.step(counted closure)                     # counted: n_evals += 1, refused past budget
     on refusal or a NaN/Inf error inside a multi-evaluation step:
         restore the step's best evaluated point, clear opt's state
+    if a searching optimizer's step evaluated once and did not move: clear its state (restart)
 
 A factory that takes ``total_steps`` (as Azure will) gets its own phase's length. A learning-rate
 scheduler attached to the chain schedules the first optimizer (``param_groups`` are the first's);
@@ -85,7 +86,7 @@ class Chain(torch.optim.Optimizer):
         self.n_evals = 0
         self.evals = {"first": 0, "then": 0}
         self.handover: int | None = None
-        self.n_cut = 0
+        self.n_cut = self.n_restarts = 0
         # whether a phase's steps may evaluate more than once (then a step keeps its start point)
         self._may_search = {"first": True, "then": True}
 
@@ -118,6 +119,9 @@ class Chain(torch.optim.Optimizer):
             raise
         finally:
             self._may_search[phase] = tracker.calls > 1
+        if tracker.stalled():
+            self.active.state.clear()  # e.g. float32 L-BFGS with a direction it cannot search
+            self.n_restarts += 1
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -133,6 +137,7 @@ class Chain(torch.optim.Optimizer):
             "evals_first": self.evals["first"],
             "evals_then": self.evals["then"],
             "steps_cut_at_budget": self.n_cut,
+            "restarts": self.n_restarts,
             "first": type(self.first).__name__,
             "then": type(self.then).__name__,
         }
@@ -149,6 +154,7 @@ class Chain(torch.optim.Optimizer):
                 "evals": dict(self.evals),
                 "handover": self.handover,
                 "n_cut": self.n_cut,
+                "n_restarts": self.n_restarts,
                 "may_search": dict(self._may_search),
                 "switch_at": self.switch_at,
                 "total_steps": self.total_steps,
@@ -169,7 +175,8 @@ class Chain(torch.optim.Optimizer):
         self.first.load_state_dict(state_dict["first"])
         self.then.load_state_dict(state_dict["then"])
         self.n_evals, self.handover = saved["n_evals"], saved["handover"]
-        self.n_cut, self.evals = saved["n_cut"], dict(saved["evals"])
+        self.n_cut, self.n_restarts = saved["n_cut"], saved["n_restarts"]
+        self.evals = dict(saved["evals"])
         self._may_search = dict(saved["may_search"])
         self.param_groups = self.first.param_groups
 
@@ -203,6 +210,14 @@ class _StepTracker:
             self.best_loss = value
             self.best = [p.detach().clone() for p in self.params]
         return loss
+
+    def stalled(self) -> bool:
+        """A step of a searching optimizer that evaluated once and left the parameters where
+        they were (torch's L-BFGS does so, step after step, once its direction is not a descent
+        direction within its tolerance)."""
+        if self.calls != 1 or not self.keep_start or self.best is None:
+            return False
+        return all(torch.equal(p, b) for p, b in zip(self.params, self.best, strict=True))
 
     def restore_best(self) -> None:
         """Back to the step's best evaluated point; the optimizer's state is dropped, as its

@@ -190,3 +190,41 @@ def test_refine_group_reports_a_bad_fraction_by_name(tmp_path):
     with pytest.raises(ConfigError, match=r"refine.at=1.5"):
         run_app(tmp_path, "problem=heat", "problem.steps=10", "optimizer=adam", "refine=lbfgs",
                 "refine.at=1.5", "progress=false", "save_plot=false")
+
+
+class StallsAfterOneStep(torch.optim.Optimizer):
+    """Searches (two evaluations, a move) in its first step, then evaluates once and stays put
+    for as long as it keeps its state: torch's float32 L-BFGS once its direction is useless."""
+
+    def __init__(self, params):
+        super().__init__(params, {"lr": 0.1})
+
+    def step(self, closure):
+        p = self.param_groups[0]["params"][0]
+        state = self.state[p]
+        closure()
+        if state.get("stuck"):
+            return None
+        with torch.no_grad():
+            p.sub_(0.1 * p.grad)
+        closure()
+        state["stuck"] = True
+        return None
+
+
+def test_a_searching_optimizer_that_stalls_is_restarted():
+    x = torch.ones(1, requires_grad=True)
+    opt = Chain([x], ADAM, StallsAfterOneStep, at=0.0, total_steps=10)
+
+    def closure():
+        opt.zero_grad()
+        loss = x.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)  # searches and moves
+    moved = x.detach().clone()
+    opt.step(closure)  # stalls: one evaluation, no move -> restarted
+    assert torch.equal(x.detach(), moved) and opt.stats()["restarts"] == 1
+    opt.step(closure)  # fresh state: moves again
+    assert x.item() < moved.item()

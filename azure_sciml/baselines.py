@@ -1,0 +1,186 @@
+"""Baselines users would pick instead of Azure, as torch optimizers that :func:`azure_sciml.fit`
+charges per evaluation like any other.
+
+:class:`BasinHopping` is scipy's real ``scipy.optimize.basinhopping`` (Wales & Doye 1997: perturb,
+relax with L-BFGS-B, Metropolis test on the relaxed energies), the method cluster users reach for.
+This module imports scipy, so ``import azure_sciml`` does not import it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import scipy.optimize
+import torch
+from torch import Tensor
+
+
+class _BudgetSpent(Exception):
+    """Raised inside scipy's objective when the budget of evaluations is spent."""
+
+
+class BasinHopping(torch.optim.Optimizer):
+    """``scipy.optimize.basinhopping`` with an L-BFGS-B local search, run on the parameters.
+
+    One ``step(closure)`` runs basin-hopping from the current parameters until ``total_steps``
+    closure calls (energy and gradient evaluations, every call of the local search counted) are
+    spent, then leaves the parameters at the lowest-energy point evaluated: basin-hopping's answer.
+    The closure must return the loss with gradients computed (as :func:`~azure_sciml.fit`'s does).
+
+    Pseudo-code (scipy's algorithm; the budget is ours)::
+
+        x = L-BFGS-B(x0)
+        repeat until total_steps evaluations:
+            x' = L-BFGS-B(x + uniform(-stepsize, stepsize))      # every evaluation counted
+            accept x' with probability min(1, exp(-(E(x') - E(x)) / T))
+            every `interval` hops: stepsize *= or /= stepwise_factor towards target_accept_rate
+        parameters = lowest-energy point evaluated
+
+    Args:
+        params: the parameters (all of them are hopped; float32 or float64).
+        total_steps: the budget in closure calls; a run is one step, so ``fit(steps=...)`` must
+            give the same number.
+        T: temperature of the Metropolis test on relaxed energies (0.8: the anchors' LJ setting).
+        stepsize: half-width of the uniform random displacement of every coordinate.
+        interval, target_accept_rate, stepwise_factor: scipy's step-size adaptation.
+        gtol, maxiter: L-BFGS-B's gradient tolerance and iteration cap per relaxation.
+        seed: seed of scipy's generator; ``None`` draws one from torch's global RNG (which
+            :func:`~azure_sciml.fit` seeds with the run's seed).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        total_steps: int,
+        T: float = 0.8,
+        stepsize: float = 0.4,
+        interval: int = 50,
+        target_accept_rate: float = 0.5,
+        stepwise_factor: float = 0.9,
+        gtol: float = 1e-5,
+        maxiter: int = 15000,
+        seed: int | None = None,
+    ):
+        _check_int("total_steps", total_steps)
+        _check_int("interval", interval)
+        _check_int("maxiter", maxiter)
+        for name, value, ok in [
+            ("T", T, lambda v: v > 0),
+            ("stepsize", stepsize, lambda v: v > 0),
+            ("target_accept_rate", target_accept_rate, lambda v: 0 < v < 1),
+            ("stepwise_factor", stepwise_factor, lambda v: 0 < v < 1),
+            ("gtol", gtol, lambda v: v >= 0),
+        ]:
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or not ok(value):
+                raise ValueError(f"Invalid {name} value: {value!r}")
+        if seed is None:
+            seed = int(torch.randint(0, 2**31 - 1, ()))
+        defaults = dict(T=float(T), stepsize=float(stepsize))
+        super().__init__(params, defaults)
+        self.total_steps, self.seed = total_steps, int(seed)
+        self.interval, self.target_accept_rate = interval, float(target_accept_rate)
+        self.stepwise_factor, self.gtol, self.maxiter = float(stepwise_factor), gtol, maxiter
+        self.n_evals = 0
+
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]
+        if closure is None:
+            raise ValueError("BasinHopping.step needs a closure returning the loss with gradients")
+        if self.n_evals >= self.total_steps:
+            raise RuntimeError(
+                f"BasinHopping: the budget of total_steps={self.total_steps} evaluations is spent"
+            )
+        params = [p for g in self.param_groups for p in g["params"]]
+        objective = _Objective(params, closure, self.total_steps - self.n_evals)
+        group = self.param_groups[0]
+        try:
+            scipy.optimize.basinhopping(
+                objective,
+                objective.x0(),
+                niter=self.total_steps,  # never reached: the budget stops the run
+                T=group["T"],
+                stepsize=group["stepsize"],
+                minimizer_kwargs={
+                    "method": "L-BFGS-B",
+                    "jac": True,
+                    "options": {"gtol": self.gtol, "maxiter": self.maxiter},
+                },
+                interval=self.interval,
+                target_accept_rate=self.target_accept_rate,
+                stepwise_factor=self.stepwise_factor,
+                rng=np.random.default_rng(self.seed),
+            )
+        except _BudgetSpent:
+            pass
+        finally:
+            self.n_evals += objective.calls
+        objective.restore_best()
+        return None if objective.best_loss is None else torch.tensor(objective.best_loss)
+
+    def state_dict(self):
+        sd = super().state_dict()
+        sd["basinhopping"] = {"n_evals": self.n_evals, "seed": self.seed}
+        return sd
+
+    def load_state_dict(self, state_dict) -> None:
+        saved = state_dict.get("basinhopping")
+        if saved is None:
+            raise ValueError("not a BasinHopping state_dict: it has no 'basinhopping' entry")
+        state_dict = {k: v for k, v in state_dict.items() if k != "basinhopping"}
+        super().load_state_dict(state_dict)
+        self.n_evals, self.seed = saved["n_evals"], saved["seed"]
+
+
+class _Objective:
+    """scipy's ``fun(x) -> (energy, gradient)`` over the torch parameters, through the closure;
+    counts calls, refuses those past the budget, remembers the lowest energy evaluated."""
+
+    def __init__(self, params: list[Tensor], closure: Callable[[], Tensor], budget: int):
+        self.params, self.closure, self.budget = params, closure, budget
+        self.calls = 0
+        self.best_loss: float | None = None
+        self.best_x: np.ndarray | None = None
+
+    def x0(self) -> np.ndarray:
+        return torch.cat([p.detach().reshape(-1) for p in self.params]).double().cpu().numpy()
+
+    def __call__(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.calls >= self.budget:
+            raise _BudgetSpent
+        self._set(x)
+        self.calls += 1
+        try:
+            with torch.enable_grad():
+                loss = float(self.closure().detach())
+        except FloatingPointError:  # fit's closure refuses a NaN/Inf: an infinitely bad point
+            return math.inf, np.zeros_like(x)
+        if self.best_loss is None or loss < self.best_loss:
+            self.best_loss, self.best_x = loss, x.copy()
+        return loss, self._gradient()
+
+    def restore_best(self) -> None:
+        if self.best_x is not None:
+            self._set(self.best_x)
+
+    def _set(self, x: np.ndarray) -> None:
+        flat = torch.from_numpy(np.asarray(x, dtype=np.float64))
+        offset = 0
+        with torch.no_grad():
+            for p in self.params:
+                n = p.numel()
+                p.copy_(flat[offset : offset + n].view_as(p))
+                offset += n
+
+    def _gradient(self) -> np.ndarray:
+        grads = [
+            torch.zeros_like(p).reshape(-1) if p.grad is None else p.grad.reshape(-1)
+            for p in self.params
+        ]
+        return torch.cat(grads).double().cpu().numpy()
+
+
+def _check_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Invalid {name} value: {value!r} (a positive integer)")
