@@ -1,11 +1,17 @@
 """Checks every shipped problem passes; adding a problem to ``problems.ALL`` adds it here."""
 
 import functools
+import inspect
 import math
+from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_module
+from hydra.utils import get_class
+from omegaconf import OmegaConf
 
+import azure_sciml.conf
 from azure_sciml import Azure, Problem, fit
 from azure_sciml.problems import ALL
 
@@ -85,3 +91,36 @@ def test_plot_writes_a_png(problem_cls, tmp_path):
     path = tmp_path / "solution.png"
     problem.plot(result.model, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- one source of truth for defaults: the class; conf/problem/*.yaml shows the same values -------
+
+CONF_PROBLEMS = sorted((Path(azure_sciml.conf.__file__).parent / "problem").glob("*.yaml"))
+
+
+def class_defaults(target: str) -> dict:
+    parameters = inspect.signature(get_class(target)).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not p.empty}
+
+
+@pytest.mark.parametrize("path", CONF_PROBLEMS, ids=lambda p: p.stem)
+def test_problem_config_shows_the_class_defaults(path):
+    """A base config (no defaults list) holds exactly the class defaults; a variant config
+    (``defaults: [base]``) differs from them only in the keys its own file sets."""
+    with initialize_config_module("azure_sciml.conf", version_base="1.3"):
+        node = compose("config", overrides=[f"problem={path.stem}"]).problem
+    own = set(OmegaConf.load(path)) - {"defaults"}
+    is_variant = "defaults" in OmegaConf.load(path)
+    defaults = class_defaults(node._target_)
+    drift = {
+        key: (node[key], defaults[key])
+        for key in set(node) - {"_target_"}
+        if key in defaults and _plain(node[key]) != _plain(defaults[key])
+        and not (is_variant and key in own)
+    }
+    assert not drift, f"{path.name} drifts from {node._target_}'s defaults (yaml, class): {drift}"
+
+
+def _plain(value):
+    value = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    return list(value) if isinstance(value, tuple) else value
