@@ -12,14 +12,17 @@ from __future__ import annotations
 import logging
 import math
 import os
+import pickle
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
+
+from azure_sciml.runs import config_differences
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +156,7 @@ def fit(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 0,
     resume: bool = False,
+    config: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Train ``problem`` with ``optimizer`` (a factory ``params -> Optimizer``, e.g. ``Azure`` or
     ``functools.partial(torch.optim.Adam, lr=1e-3)``) for ``steps`` loss evaluations.
@@ -164,7 +168,12 @@ def fit(
     ``checkpoint``: file that holds model, optimizer (Azure's generator and schedule included),
     the loop's counters and torch's RNG state, written atomically every ``checkpoint_every`` steps
     and at the end; with ``resume=True`` an existing checkpoint is loaded first and the run
-    continues exactly where it stopped (bit for bit on CPU).
+    continues exactly where it stopped (bit for bit on CPU). ``config`` (JSON-like: what produced
+    the run, e.g. the app's resolved config and code version) is stored in the checkpoint, and a
+    checkpoint written with another one is refused, naming the keys that differ: a run never
+    resumes into a result its labels do not describe. Checkpoints are read with
+    ``torch.load(weights_only=True)``: tensors, numbers, strings and containers only, so a foreign
+    file cannot run code.
     """
     _check_fit_args(on_nonfinite, checkpoint, checkpoint_every)
     budget = problem.steps if steps is None else steps
@@ -178,7 +187,7 @@ def fit(
     with torch.random.fork_rng(devices=_cuda_indices(torch.device(device))):
         opt = optimizer(counter.params)
         sched = scheduler(opt) if scheduler is not None else None
-    loop = _Loop(problem, model, opt, sched, counter)
+    loop = _Loop(problem, model, opt, sched, counter, config)
     if resume and checkpoint is not None and Path(checkpoint).exists():
         loop.load(Path(checkpoint))
     bar = _progress_bar(budget, progress, initial=counter.n_loss)
@@ -216,10 +225,11 @@ def _check_fit_args(on_nonfinite: str, checkpoint, checkpoint_every: int) -> Non
 class _Loop:
     """The run's mutable state: one step at a time, saved to and loaded from a checkpoint."""
 
-    def __init__(self, problem, model, opt, sched, counter: _Counter):
+    def __init__(self, problem, model, opt, sched, counter: _Counter, config=None):
         self.problem, self.model, self.opt, self.sched, self.counter = (
             problem, model, opt, sched, counter
         )
+        self.config = None if config is None else dict(config)
         self.n_steps, self.wall, self.status, self.message = 0, 0.0, "ok", ""
 
     def step(self, on_nonfinite: str) -> None:
@@ -242,6 +252,7 @@ class _Loop:
             "format": CHECKPOINT_FORMAT,
             "problem": type(self.problem).__name__,
             "optimizer_class": type(self.opt).__name__,
+            "config": self.config,
             "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict() if self.sched is not None else None,
@@ -255,7 +266,7 @@ class _Loop:
         }
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # two writers never share one
         torch.save(self.state_dict(), tmp)
         os.replace(tmp, path)
 
@@ -287,18 +298,40 @@ class _Loop:
                 raise ValueError(
                     f"checkpoint {path} was written for {key} {ckpt.get(key)!r}, not {here!r}"
                 )
+        if self.config is not None and ckpt["config"] != self.config:
+            raise CheckpointMismatch(path, config_differences(ckpt["config"], self.config))
 
 
-CHECKPOINT_FORMAT = 1
+class CheckpointMismatch(ValueError):
+    """A checkpoint written by a run with another config; ``differences`` lists the keys."""
+
+    def __init__(self, path: Path, differences: list[str]):
+        self.path, self.differences = path, differences
+        super().__init__(
+            f"checkpoint {path} was written with another config ({'; '.join(differences)})"
+        )
+
+
+def checkpoint_config(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``config`` a checkpoint was written with (``None`` if it was given none); ValueError
+    when the file is not a readable azure_sciml checkpoint."""
+    return _read_checkpoint(Path(path))["config"]
+
+
+CHECKPOINT_FORMAT = 2  # 2: with the run's config
 
 
 def _read_checkpoint(path: Path) -> dict:
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # an object weights_only refuses to build
+        raise ValueError(f"checkpoint {path} holds objects that are not plain data: {err}") from err
     except Exception as err:  # torch raises several types for truncated/corrupt files
         raise ValueError(f"checkpoint {path} is corrupt or truncated: {err}") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"checkpoint {path} is not an azure_sciml checkpoint (format 1)")
+        raise ValueError(
+            f"checkpoint {path} is not an azure_sciml checkpoint (format {CHECKPOINT_FORMAT})"
+        )
     return ckpt
 
 
