@@ -141,7 +141,9 @@ class Classification:
         val, train = order[:n_val], order[n_val:]
         # one scale for all features: a pixel almost constant in the training images would
         # otherwise be divided by its tiny spread and blow up on a validation image
-        x = (x - x[train].mean(0)) / (x[train] - x[train].mean(0)).std()
+        self.mean = x[train].mean(0)
+        self.scale = float((x[train] - self.mean).std())
+        x = (x - self.mean) / self.scale
         self.device = device
         self.x_train, self.y_train = x[train].to(device, dtype), y[train].to(device)
         self.x_val, self.y_val = x[val].to(device, dtype), y[val].to(device)
@@ -192,8 +194,8 @@ class Classification:
     # -- picture ---------------------------------------------------------------------------
 
     def plot(self, model: nn.Module, path: str | os.PathLike) -> None:
-        """Two Moons: class probability over the plane with the validation points; digits: the
-        first validation images with their predicted labels (wrong ones in red)."""
+        """Two Moons: class probability over the plane with the validation points; digits:
+        validation images with their predicted labels, the misclassified ones first (in red)."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -223,29 +225,31 @@ class Classification:
         prob = torch.softmax(model(grid).double(), 1)[:, 1].reshape(u.shape).cpu()
         fig, ax = plt.subplots(figsize=(6, 4.8), constrained_layout=True)
         shown = ax.contourf(u.numpy(), v.numpy(), prob.numpy(), levels=20, cmap="RdBu_r",
-                            alpha=0.8)
+                            alpha=0.45)
         ax.contour(u.numpy(), v.numpy(), prob.numpy(), levels=[0.5], colors="k")
-        ax.scatter(x[:, 0], x[:, 1], c=y.numpy(), cmap="RdBu_r", s=6, edgecolors="k",
-                   linewidths=0.2)
+        ax.scatter(x[:, 0], x[:, 1], c=y.numpy(), cmap="bwr", s=7, edgecolors="w",
+                   linewidths=0.3)
         ax.set(xlabel="x1 (standardised)", ylabel="x2 (standardised)")
         fig.colorbar(shown, ax=ax, label="P(class 1)")
         return fig
 
     @torch.no_grad()
     def _plot_images(self, plt, model: nn.Module, rows: int = 4, cols: int = 8):
-        n = min(rows * cols, len(self.y_val))
-        x, y = self.x_val[:n], self.y_val[:n].cpu()
-        predicted = model(x).argmax(1).cpu()
-        side = math.isqrt(x.shape[1])
+        predicted = model(self.x_val).argmax(1).cpu()
+        truth = self.y_val.cpu()
+        wrong_first = torch.argsort((predicted == truth).to(torch.int8), stable=True)
+        shown = wrong_first[: rows * cols]
+        images = self.x_val.cpu().double()[shown] * self.scale + self.mean  # undo the scaling
+        side = math.isqrt(images.shape[1])
         fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25),
                                  constrained_layout=True)
-        for i, ax in enumerate(axes.flat):
+        for ax, image, i in zip(axes.flat, images, shown.tolist(), strict=False):
+            ax.imshow(image.reshape(side, side).numpy(), cmap="gray_r")
+            ok = int(predicted[i]) == int(truth[i])
+            ax.set_title(f"{int(predicted[i])} (true {int(truth[i])})", fontsize=7,
+                         color="black" if ok else "red")
+        for ax in axes.flat:
             ax.axis("off")
-            if i < n and side * side == x.shape[1]:
-                ax.imshow(x[i].cpu().double().reshape(side, side).numpy(), cmap="gray_r")
-                ok = int(predicted[i]) == int(y[i])
-                ax.set_title(f"{int(predicted[i])} ({int(y[i])})", fontsize=8,
-                             color="black" if ok else "red")
         return fig
 
 
