@@ -191,7 +191,7 @@ class TwoDFunction:
 
     def path(self) -> Tensor:
         """Every point evaluated since :meth:`build`, in order, shape ``(n, 2)`` (float64)."""
-        return torch.tensor(self._path, dtype=torch.float64).reshape(-1, 2)
+        return torch.tensor(list(self._path), dtype=torch.float64).reshape(-1, 2)
 
     def state_dict(self) -> dict:
         return {"path": list(self._path)}
@@ -230,7 +230,7 @@ class TwoDFunction:
         return fig
 
     def draw(self, ax, paths: Mapping[str, Tensor], ends: Mapping[str, Sequence[float]],
-             legend: bool = True) -> None:
+             legend: bool = True, colorbar: bool = True) -> None:
         """The contour, box (if bounded), global minima and each path, on matplotlib axes."""
         import numpy as np
 
@@ -242,7 +242,8 @@ class TwoDFunction:
         gap = (self.function(grid) - self.spec.minimum).clamp_min(0.0)
         levels = ax.contourf(grid[..., 0], grid[..., 1], torch.log10(gap + 1e-3), levels=30,
                              cmap="Greys_r")  # fmt: skip
-        ax.figure.colorbar(levels, ax=ax, label="log10(f - f* + 1e-3)")
+        if colorbar:
+            ax.figure.colorbar(levels, ax=ax, label="log10(f - f* + 1e-3)")
         if self.spec.bounded:
             (bx0, bx1), (by0, by1) = self.spec.box
             ax.plot([bx0, bx1, bx1, bx0, bx0], [by0, by0, by1, by1, by0], color="k", lw=1)
