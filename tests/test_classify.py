@@ -1,6 +1,8 @@
 """Two Moons and digits: data, split, metrics, minibatches, resume, the scikit-learn extra."""
 
 import functools
+import os
+import subprocess
 import sys
 
 import pytest
@@ -145,3 +147,9 @@ def test_plot_writes_a_png(cls, tmp_path):
     model = built(problem)
     problem.plot(model, tmp_path / "solution.png")
     assert (tmp_path / "solution.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_importing_the_problems_does_not_import_scikit_learn():
+    code = "import sys, azure_sciml.problems; sys.exit('sklearn' in sys.modules)"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode == 0
