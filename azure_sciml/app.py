@@ -299,7 +299,7 @@ def refined(cfg: DictConfig, problem: Problem, make_first: OptimizerFactory) -> 
     """With a ``refine`` group (``refine=lbfgs``): a :class:`~azure_sciml.chain.Chain` that hands
     the run over to ``refine.optimizer`` after ``refine.at`` of the budget; else ``make_first``."""
     node = cfg.get("refine")
-    if node is None:
+    if node is None or node.get("optimizer") is None:  # refine=none: no hand-over
         return make_first
     from azure_sciml.chain import Chain
 
@@ -321,7 +321,8 @@ def refined(cfg: DictConfig, problem: Problem, make_first: OptimizerFactory) -> 
 def optimizer_label(choices: Mapping[str, str | None]) -> str | None:
     """The run's optimizer label: the optimizer's config name, ``adam+lbfgs`` with a refine."""
     refine = choices.get("refine")
-    return choices.get("optimizer") if refine is None else f"{choices.get('optimizer')}+{refine}"
+    plain = refine is None or refine == "none"
+    return choices.get("optimizer") if plain else f"{choices.get('optimizer')}+{refine}"
 
 
 def scheduler_factory(cfg: DictConfig) -> Callable[[torch.optim.Optimizer], Any] | None:

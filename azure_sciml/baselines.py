@@ -48,6 +48,8 @@ class BasinHopping(torch.optim.Optimizer):
         gtol, maxiter: L-BFGS-B's gradient tolerance and iteration cap per relaxation.
         seed: seed of scipy's generator; ``None`` draws one from torch's global RNG (which
             :func:`~azure_sciml.fit` seeds with the run's seed).
+        lr: not used (basin-hopping takes no gradient steps); kept in the parameter group so that
+            configs giving every optimizer the problem's lr, and LR schedulers, apply unchanged.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class BasinHopping(torch.optim.Optimizer):
         gtol: float = 1e-5,
         maxiter: int = 15000,
         seed: int | None = None,
+        lr: float = 0.0,
     ):
         _check_int("total_steps", total_steps)
         _check_int("interval", interval)
@@ -78,7 +81,7 @@ class BasinHopping(torch.optim.Optimizer):
                 raise ValueError(f"Invalid {name} value: {value!r}")
         if seed is None:
             seed = int(torch.randint(0, 2**31 - 1, ()))
-        defaults = dict(T=float(T), stepsize=float(stepsize))
+        defaults = dict(T=float(T), stepsize=float(stepsize), lr=lr)
         super().__init__(params, defaults)
         self.total_steps, self.seed = total_steps, int(seed)
         self.interval, self.target_accept_rate = interval, float(target_accept_rate)

@@ -228,3 +228,11 @@ def test_a_searching_optimizer_that_stalls_is_restarted():
     assert torch.equal(x.detach(), moved) and opt.stats()["restarts"] == 1
     opt.step(closure)  # fresh state: moves again
     assert x.item() < moved.item()
+
+
+def test_refine_none_is_the_optimizer_alone(tmp_path):
+    record = run_app(
+        tmp_path, "problem=heat", "problem.steps=6", "problem.n_interior=32", "optimizer=adam",
+        "refine=none", "progress=false", "save_plot=false",
+    )
+    assert record["optimizer"] == "adam" and record["optimizer_stats"] is None
