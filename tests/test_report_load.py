@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from report_runs import write_run, write_sweep, write_targets
+from report_runs import write_missing_job, write_run, write_sweep, write_targets
 
 from azure_sciml.report import load, write_report
 from azure_sciml.report.cli import export, main
@@ -92,3 +92,12 @@ def png_bytes():
     buffer = io.BytesIO()
     Figure(figsize=(1, 1)).savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def test_a_wrong_shape_record_is_a_failed_run_named_by_file_and_labelled_by_its_job(tmp_path):
+    write_sweep(tmp_path, azure_values=[0.1], adam_values=[1.0])
+    write_missing_job(tmp_path, "heat_adam_4", seed=4)
+    (tmp_path / "heat_adam_4" / "result.json").write_text("[1, 2, 3]")
+    run = next(r for r in load.load_runs(tmp_path) if r["dir"] == "heat_adam_4")
+    assert (run["status"], run["optimizer"], run["seed"]) == ("failed", "adam", 4)
+    assert "heat_adam_4/result.json: not a run record" in run["message"]

@@ -25,7 +25,8 @@ from azure_sciml.report.paired import ALPHA, BASELINE, compare_all
 from azure_sciml.report.render import Report, render_markdown
 from azure_sciml.report.stats import Run, group_runs, solution_run, summarise
 from azure_sciml.report.tables import run_row, write_csv
-from azure_sciml.report.targets import SWEEP_CONFIG, judge_targets
+from azure_sciml.report.targets import judge_targets
+from azure_sciml.runs import SWEEP_CONFIG
 
 log = logging.getLogger(__name__)
 

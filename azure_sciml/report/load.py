@@ -21,7 +21,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from azure_sciml.report.stats import Run
-from azure_sciml.runs import RESULT_FILE, problem_name
+from azure_sciml.runs import RESULT_FILE, problem_name, read_record
 
 TABLE = "runs.jsonl"
 HISTORY_POINTS = 50
@@ -48,12 +48,12 @@ def load_run_dirs(root: Path) -> list[Run]:
 
 
 def read_result(path: Path, root: Path) -> Run:
-    try:
-        run = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        run = {**job_labels(path.parent), "status": "failed", "message": f"unreadable: {err}"}
+    """The record (:func:`azure_sciml.runs.read_record`: a bad file is a ``failed`` record naming
+    it, labelled from the job's ``.hydra``), with ``dir`` relative to ``root``."""
+    run = read_record(path)
+    if run.get("invalid"):
+        run = {**job_labels(path.parent), **run}
     run["dir"] = path.parent.relative_to(root).as_posix()
-    run.setdefault("status", "ok")
     if run.get("figure"):  # the report links figures relative to its own dir
         run["figure"] = f"{run['dir']}/{run['figure']}"
     return run

@@ -15,6 +15,7 @@ from azure_sciml.report.paired import Comparison, smallest_p
 from azure_sciml.report.stats import Groups, Run, fmt, label
 from azure_sciml.report.tables import md_table, problem_section, unscored_section
 from azure_sciml.report.targets import Goal
+from azure_sciml.runs import PROVENANCE_KEYS, provenance_differences
 
 STATUSES = ("ok", "diverged", "failed", "missing")
 
@@ -76,26 +77,30 @@ def source(runs: Sequence[Run], root: Path) -> str:
 def provenance_section(runs: Sequence[Run]) -> list[str]:
     """What produced the runs (code, torch, machine, threads, device, dtype), and where the runs
     differ in it; nothing for runs recorded before result.json had provenance."""
-    records = [run["provenance"] for run in runs if isinstance(run.get("provenance"), Mapping)]
-    if not records:
+    records = [run.get("provenance") for run in runs]
+    records = [record if isinstance(record, Mapping) else {} for record in records]
+    if not any(records):
         return []
+    differ = provenance_differences(runs)  # runs without provenance count as None
+    present = {key for record in records for key in record}
+    keys = dict.fromkeys([*(k for k in PROVENANCE_KEYS if k in present), *sorted(present)])
     rows = []
-    for key in dict.fromkeys(key for record in records for key in record):
+    for key in keys:
         seen = Counter(str(record.get(key)) for record in records)
-        if len(seen) == 1:
-            rows.append([f"`{key}`", f"{next(iter(seen))}"])
-        else:
-            variants = "; ".join(f"{value} ({n} runs)" for value, n in sorted(seen.items()))
-            rows.append([f"`{key}`", f"**differs**: {variants}"])
-    lines = ["## Provenance", "", *md_table(["", "value"], rows)]
+        if key not in differ and len(seen) == 1:
+            rows.append([f"`{key}`", next(iter(seen))])
+            continue
+        variants = "; ".join(f"{value} ({n} runs)" for value, n in sorted(seen.items()))
+        rows.append([f"`{key}`", f"**differs**: {variants}"])
+    lines = ["## Provenance", "", *md_table(["field", "value"], rows)]
     if any(row[1].startswith("**differs**") for row in rows):
         warning = (
             "**Warning:** the runs differ in what produced them (rows marked differs): float32 "
             "results can change with the CPU, the thread count or the torch version."
         )
         lines += [warning, ""]
-    if len(records) < len(runs):
-        lines += [f"{len(runs) - len(records)} of {len(runs)} runs record no provenance.", ""]
+    if missing := sum(not record for record in records):
+        lines += [f"{missing} of {len(runs)} runs record no provenance.", ""]
     return lines
 
 

@@ -25,12 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from azure_sciml.report.paired import BASELINE, compare, paired_values
 from azure_sciml.report.stats import Groups, Run, flat, fmt, headline, label, quantity, scored
-
-SWEEP_CONFIG = "multirun.yaml"  # written by Hydra into the sweep dir; its ``targets`` key
+from azure_sciml.runs import sweep_config
 
 TARGET_NEEDS = {  # kind -> the keys it needs besides text and problems
     "rate_at_least": ("metric", "value"),
@@ -64,10 +62,7 @@ def judge_targets(root: Path, groups: Groups, alpha: float):
 
 def load_targets(root: Path) -> list[Any]:
     """The ``targets`` list of the sweep's config (``multirun.yaml``); [] if none."""
-    path = root / SWEEP_CONFIG
-    if not path.is_file():
-        return []
-    targets = OmegaConf.to_container(OmegaConf.load(path)).get("targets") or []
+    targets = (sweep_config(root) or {}).get("targets") or []
     return targets if isinstance(targets, list) else [targets]
 
 
