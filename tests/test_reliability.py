@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -403,3 +404,22 @@ def test_an_unset_lr_says_where_to_set_it():
                        r"\(set problem.lr or optimizer.lr\)$"):
         setup(cfg)
     assert "\n" not in str(pytest.raises(ConfigError, setup, cfg).value)
+
+
+def test_the_readme_own_problem_recipe_runs_as_written(tmp_path):
+    from test_readme import block_after
+
+    (tmp_path / "myproblem.py").write_text(block_after("own-problem"))
+    command = block_after("own-problem-cli").splitlines()[0]
+    env_part, *args = shlex.split(command)
+    assert env_part == "PYTHONPATH=." and args[0] == "azure-sciml"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [*args, f"hydra.run.dir={tmp_path / 'run'}", *QUIET], cwd=tmp_path,
+        env={**env, "PYTHONPATH": ".", "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    result = read_result(tmp_path / "run")
+    assert result["problem"] == "Parabola" and result["status"] == "ok"
+    assert result["n_loss_evals"] == 300 and result["metrics"]["error"] < 1e-2
