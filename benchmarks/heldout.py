@@ -44,9 +44,12 @@ the given keyword overrides (Python literals).
 
 Metric: the problem's ground truth on the FINAL parameters (what the user gets; lower is better):
 gap to the known or reference minimum, test MSE, or the final loss where no minimum is known (the
-problem says which). Also recorded: the best loss seen during the run and, where defined, success
-(LJ: gap < 1e-4). Table: medians [interquartile range] over seeds, ratio of medians (Azure /
-Adam), paired wins/ties/losses (ties within the problem's ``tie_tol``), the two-sided Wilcoxon
+problem says which). Also recorded per run (JSON): the final loss, the best loss among the loop's
+evaluations (which precede the last update), success where defined (LJ: gap < 1e-4; egg-crate:
+f < 1e-3), Azure's ``stats()``, the warnings raised, wall and CPU seconds.
+
+Table: medians [interquartile range] over seeds, ratio of medians (Azure / Adam, where both are
+>= 0), paired wins/ties/losses (ties within the problem's ``tie_tol``), the two-sided Wilcoxon
 signed-rank p-value on the paired differences (ties dropped; 1.0 when all are ties; scipy
 required, else "n/a"), and the verdict: ``better`` or ``WORSE`` at p < 0.05, else ``not worse``.
 A failed or non-finite run counts as the worst result.
@@ -324,7 +327,8 @@ def _quantile(values: np.ndarray, q: float) -> float:
 
 
 def _ratio(cand: float, base: float) -> float | None:
-    if base > 0 and math.isfinite(base) and math.isfinite(cand):
+    """Azure's median over Adam's where both are >= 0 (Adam's > 0) and finite, else None."""
+    if base > 0 and cand >= 0 and math.isfinite(base) and math.isfinite(cand):
         return cand / base
     return None
 
@@ -415,7 +419,7 @@ def parse_kw(items: list[str]) -> dict:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.isidentifier():
+        if not sep or not key.removeprefix("settings.").isidentifier():
             raise SystemExit(f"--azure-kw: expected key=value, got {item!r}")
         try:
             out[key] = ast.literal_eval(value)

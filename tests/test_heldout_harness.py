@@ -143,3 +143,15 @@ def test_two_worker_processes(tmp_path, capsys, one_thread):
     assert heldout.main(argv) == 0
     runs = json.loads((tmp_path / "v.json").read_text())["runs"]
     assert len(runs) == 2 * 2 * 2 and all(r["status"] == "ok" for r in runs)
+
+
+def test_adam_closure_and_plain_loops_agree():
+    """Why one Adam run per seed serves every mode."""
+    problem = heldout.get_problem("dev", "mlp_curve", 10)
+    ends = []
+    for loop in (heldout.closure_loop, heldout.plain_loop):
+        model = heldout_problems.build_seeded(problem, 0)
+        losses = loop(torch.optim.Adam(model.parameters(), lr=problem.lr), model, problem)
+        ends.append((losses, [p.detach().clone() for p in model.parameters()]))
+    assert ends[0][0] == ends[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(ends[0][1], ends[1][1], strict=True))
