@@ -41,7 +41,7 @@ class Settings:
     converge: float | None = 0.01  # η: long descents are judged once a block lowers L by <= η D
     descent_lr: float = 2.0  # ρ: lr factor of a long descent
     blend: bool = True  # short descents: proposals shrink along a sigmoid mid-phase
-    stall_tol: float = 1e-3  # progress that counts, as a fraction of L_first - L_best
+    stall_tol: float = 3e-4  # progress that counts, as a fraction of L_first - L_best
     longest: int = 20  # longest converging descent, in K
     converge_from: int = 2  # descents of at least this many K are "long"
     uphill_window: int = 20  # D: mean of the last this many uphill changes ...

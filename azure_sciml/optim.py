@@ -40,7 +40,7 @@ class Azure(Optimizer):
             L_k, g_k ← f(θ_k)          (closure, or step(loss=L_k) after your own backward)
             no loss given:  Adam update; next k                 (nothing to judge: plain Adam)
             L_k NaN/Inf:  θ ← anchor (if exploring); no update; next k
-            wait (k < k0): once min L has improved by < 1e-3 (L_0 - min L) for P steps and L
+            wait (k < k0): once min L has improved by < 3e-4 (L_0 - min L) for P steps and L
                 moved less than that per step:  k0 ← k;  m, v, t ← 0;
                 R ← clamp(round(c (k0 - P)), K, 10 K)                  (descent length)
             settle: after R steps  anchor ← best ← θ_k, L_a ← L_best ← L_k
