@@ -12,12 +12,13 @@ The split (fixed on 2026-12-01, before any tuning of Azure v2, issue 14):
   LJ13 from the shipped start (density 1.0, 3000 steps, lr 0.01), a 1-32-32-1 tanh MLP fitting a
   1-D curve (300 steps, lr 1e-2). All float64 but the MLP (float32).
 * VALIDATION set (``--set val``; never tuned on, reported separately): families, sizes, starting
-  densities, loss offsets and budgets the development set does not have, four of them families
+  densities, loss offsets and budgets the development set does not have, most of them families
   the package does not ship: a Sherrington-Kirkpatrick spin glass (64 soft spins s = tanh(x),
   1000 steps, lr 0.05), a 16-atom chain conformer in torsion space (torsion terms + LJ, 1000
   steps, lr 0.05), egg-crate-16 with loss + 1e4 (1000 steps, lr 0.05), a Frenkel-Kontorova chain
   with loss - 1e5 (500 steps, lr 0.02), a noisy regression (1-64-64-1 SiLU MLP, 800 steps, lr
-  3e-3; metric: test MSE against the noise-free function), LJ19 from a sparser start (density
+  3e-3; metric: test MSE against the noise-free function), a minibatch regression (1-32-32-1
+  tanh MLP, batches of 32, 1000 steps, lr 1e-3; same metric), LJ19 from a sparser start (density
   0.5, 3000 steps, lr 0.01), LJ13 from a sparse start (density 0.3, 2000 steps), Levy-30 at 500
   steps (lr 0.1), and a two-moons ReLU MLP classifier at lr 1e-3, 1e-2 and 1e-1 (500 steps each).
 

@@ -199,6 +199,45 @@ def noisy_regression_problem() -> Problem:
     )
 
 
+class BatchedMLP(nn.Module):
+    """An MLP with its own minibatch generator, seeded from the run seed at build time, so every
+    optimizer sees the same sequence of batches (one batch per loss evaluation)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.batches = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+def minibatch_regression_problem() -> Problem:
+    rng = np.random.default_rng(1618)
+    x = torch.from_numpy(rng.uniform(-3, 3, (512, 1))).float()
+    y = _noisy_target(x) + 0.1 * torch.from_numpy(rng.standard_normal((512, 1))).float()
+    x_test = torch.linspace(-3, 3, 512).unsqueeze(1)
+    y_test = _noisy_target(x_test)
+
+    def loss(m):
+        batch = torch.randint(0, len(x), (32,), generator=m.batches)
+        return (m(x[batch]) - y[batch]).square().mean()
+
+    def metric(m):
+        with torch.no_grad():
+            return {"metric": float((m(x_test) - y_test).square().mean()),
+                    "train_mse": float((m(x) - y).square().mean())}
+
+    return Problem(
+        name="minibatch_regression", description="1-32-32-1 tanh MLP on 512 noisy samples "
+        "(sd 0.1) of sin(x) + 0.3 x cos(2x), minibatches of 32 (a new batch every loss "
+        "evaluation, same sequence for every optimizer), MSE, float32",
+        steps=1000, lr=1e-3, build=lambda: BatchedMLP(mlp([1, 32, 32, 1], nn.Tanh)), loss=loss,
+        metric=metric, metric_name="test MSE against the noise-free function (512-point grid)",
+        notes="the loss is stochastic: final_loss and best_loss are minibatch losses",
+    )
+
+
 def _noisy_target(x: Tensor) -> Tensor:
     return torch.sin(x) + 0.3 * x * torch.cos(2 * x)
 
@@ -426,6 +465,7 @@ def validation() -> dict[str, Problem]:
                       "float64", egg_crate, 16, 5.0, 1000, 0.05, offset=1e4, success_gap=1e-3),
         fk_problem(-1e5),
         noisy_regression_problem(),
+        minibatch_regression_problem(),
         lj_problem("lj19_sparse", 19, 0.5, 3000, 0.01,
                    "LJ19 from a sparser random start (density 0.5, min distance 0.8)"),
         lj_problem("lj13_sparse", 13, 0.3, 2000, 0.01,
