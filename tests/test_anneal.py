@@ -1,0 +1,190 @@
+"""The annealing controller on its own: plain numbers in, decisions out (no tensors)."""
+
+import math
+
+import pytest
+
+from azure_sciml._anneal import (
+    ANCHORED,
+    DESCEND,
+    DONE,
+    SETTLE,
+    WAIT,
+    Controller,
+    ControllerState,
+    Decision,
+    Settings,
+    blend_weight,
+    metropolis_accept,
+    robust_scale,
+    temperature,
+)
+
+
+def feed(ctl, losses, can_propose=True):
+    """Observe each loss, then advance; returns [(phase after, decision, advance)]."""
+    out = []
+    for loss in losses:
+        d = ctl.observe(loss)
+        a = ctl.advance(can_propose)
+        out.append((ctl.state.phase, d, a))
+    return out
+
+
+@pytest.mark.parametrize(
+    "delta, temp, u, accepted",
+    [(-1.0, 0.0, 0.99, True), (0.0, 0.0, 0.99, True), (1.0, 0.0, 0.0, False),
+     (1.0, 1.0, math.exp(-1) - 1e-9, True), (1.0, 1.0, math.exp(-1) + 1e-9, False),
+     (2.0, 1.0, 0.1, True), (2.0, 1.0, 0.2, False)],
+)
+def test_metropolis_rule(delta, temp, u, accepted):
+    assert metropolis_accept(delta, temp, u) is accepted
+
+
+@pytest.mark.parametrize(
+    "into, length, expected",
+    [(0, 100, 0.2), (50, 100, 0.1), (100, 100, 0.0), (150, 100, 0.0), (0, 0, 0.0)],
+)
+def test_linear_cooling(into, length, expected):
+    assert temperature(into, 0.2, length) == pytest.approx(expected)
+
+
+def test_blend_hands_over_mid_phase():
+    assert blend_weight(0, 100) > 0.99
+    assert blend_weight(50, 100) == pytest.approx(0.5)
+    assert blend_weight(100, 100) == 0.0
+
+
+@pytest.mark.parametrize(
+    "ups, expected",
+    [([], None), ([2.0], 2.0), ([1.0, 2.0, 3.0], 2.0),
+     ([1.0] * 19 + [1e6], (19 + 5.0) / 20)],  # one outlier counts as 5x the median at most
+)
+def test_robust_scale(ups, expected):
+    assert robust_scale(ups, 5.0) == (None if expected is None else pytest.approx(expected))
+
+
+def test_waits_while_the_loss_improves_then_settles():
+    ctl = Controller(Settings(sa_steps=1000, patience=5, interval=2))
+    steps = feed(ctl, [100.0 - k for k in range(20)])  # steady progress: Adam is not stuck
+    assert all(phase == WAIT for phase, _, _ in steps)
+    steps = feed(ctl, [80.0] * 6)  # flat for the patience: exploring starts with a restart
+    assert [phase for phase, _, _ in steps][-1] == SETTLE
+    assert steps[-1][1] == Decision(restart=True)
+
+
+def test_a_noisy_loss_never_starts_exploring():
+    ctl = Controller(Settings(sa_steps=1000, patience=5, interval=2))
+    feed(ctl, [100.0 - k for k in range(20)])
+    feed(ctl, [80.0 + (5.0 if k % 2 else -0.0) for k in range(200)])  # bouncing, no progress
+    assert ctl.state.phase == WAIT
+
+
+def test_the_stall_test_is_affine_invariant():
+    losses = [50.0 * math.exp(-k / 15.0) + 1e-3 * math.sin(k) for k in range(300)]
+
+    def start(a, b):
+        ctl = Controller(Settings(sa_steps=1000, patience=20, interval=5))
+        feed(ctl, [a * x + b for x in losses])
+        return ctl.state.start, ctl.state.descent
+
+    reference = start(1.0, 0.0)
+    assert reference[0] is not None
+    for a, b in [(1.0, 1e5), (1.0, -150.0), (1000.0, 0.0), (0.01, -1e4)]:
+        assert start(a, b) == reference
+
+
+def test_settle_anchor_propose_judge_cycle():
+    s = Settings(sa_steps=1000, patience=0, interval=2, relax=None, T0=0.0)
+    ctl = Controller(s)
+    (phase, d, a), = feed(ctl, [10.0])  # patience 0: settle at once
+    assert phase == SETTLE and d.restart and a.propose == 0.0
+    (phase, d, a), = feed(ctl, [9.0])
+    assert phase == SETTLE
+    (phase, d, a), = feed(ctl, [8.0])  # R = K = 2 steps settled: anchor, then propose
+    assert d.save == ("anchor", "best") and phase == DESCEND and a.propose > 0
+    assert ctl.state.n_proposals == 1
+    for loss in (12.0, 10.0):  # descending: R = 2 updates
+        (phase, d, a), = feed(ctl, [loss])
+        assert phase == DESCEND and d.update
+    (phase, d, a), = feed(ctl, [9.0])  # judged: uphill at T = 0 -> rejected, anchor restored
+    assert d == Decision(restore="anchor", restart=True, update=False)
+    assert phase == DESCEND and ctl.state.n_rejected == 1  # and proposed again from the anchor
+    feed(ctl, [11.0, 9.0])
+    (phase, d, a), = feed(ctl, [7.0])  # downhill: accepted, a new best
+    assert d.save == ("anchor", "best") and ctl.state.best_loss == 7.0
+
+
+def test_nonfinite_losses_restore_the_anchor_only_while_exploring():
+    ctl = Controller(Settings(sa_steps=1000, patience=0, interval=2, relax=None))
+    (_, d, _), = feed(ctl, [math.nan])  # nothing to go back to: just no update
+    assert d == Decision(update=False) and ctl.state.n_nonfinite == 1
+    feed(ctl, [10.0, 9.0, 8.0])
+    assert ctl.state.phase == DESCEND
+    d = ctl.observe(math.inf)
+    assert d == Decision(restore="anchor", restart=True, update=False)
+    assert ctl.state.phase == ANCHORED
+    assert ctl.advance(can_propose=False).propose == 0.0  # a closure that raised: next step
+    assert ctl.state.phase == ANCHORED
+
+
+def test_the_phase_ends_with_the_best_point():
+    ctl = Controller(Settings(sa_steps=12, patience=0, interval=2, relax=None, T0=1e9))
+    out = feed(ctl, [10.0, 9.0, 5.0, 8.0, 9.0, 8.5, 8.0, 8.8, 8.4, 8.2, 8.1, 8.0])
+    assert ctl.state.phase == DONE
+    final = out[-1][2]
+    assert final.finish and final.restore_best  # best 5.0 beats the last anchor
+    assert ctl.observe(1.0) == Decision() and ctl.advance().propose == 0.0
+
+
+def test_no_proposal_too_late_to_be_judged():
+    ctl = Controller(Settings(sa_steps=10, patience=0, interval=2, relax=None))
+    out = feed(ctl, [10.0, 9.0, 8.0] + [8.0] * 7)
+    proposed = [a.propose > 0 for _, _, a in out]
+    assert proposed == [False, False, True, False, False, True, False, False, False, False]
+    assert out[-1][2].finish
+
+
+def test_finish_mid_descent_goes_back_to_the_best():
+    ctl = Controller(Settings(sa_steps=10_000, patience=0, interval=2, relax=None))
+    feed(ctl, [10.0, 9.0, 8.0])
+    assert ctl.state.phase == DESCEND
+    a = ctl.finish()
+    assert a.finish and a.restore_best and ctl.done
+    assert ctl.finish().finish is False  # once
+
+
+@pytest.mark.parametrize("k0, expected", [(50, 10), (90, 10), (210, 20), (850, 100), (5000, 100)])
+def test_descent_length_follows_adams_relaxation_time(k0, expected):
+    ctl = Controller(Settings(sa_steps=10_000, patience=50, interval=10))
+    ctl.state.step = k0
+    ctl.state.watch_loss, ctl.state.watch_since, ctl.state.first_loss = 1.0, k0 - 50, 2.0
+    ctl.state.last_loss = 1.0
+    d = ctl.observe(1.0)
+    assert d.restart and ctl.state.descent == expected
+
+
+def test_long_descents_are_judged_once_converged_at_twice_the_lr():
+    s = Settings(sa_steps=10_000, patience=0, interval=2)
+    ctl = Controller(s, ControllerState(phase=DESCEND, step=100, start=0, descent=4, since=100,
+                                        anchor_loss=1.0, best_loss=1.0, uphill=[1.0]))
+    assert ctl.lr_factor() == 2.0
+    losses = [5.0, 4.0, 3.0, 2.5, 2.0, 1.9, 1.5, 1.497, 1.496]
+    judged_at = None
+    for k, loss in enumerate(losses):
+        ctl.observe(loss)
+        ctl.advance(can_propose=False)
+        if ctl.state.phase != DESCEND:
+            judged_at = k
+            break
+    assert judged_at == 8  # the block 6..8 is the first to lower the loss by <= 0.01 D
+
+
+def test_state_round_trips_through_plain_dicts():
+    ctl = Controller(Settings(sa_steps=100, patience=0, interval=2, relax=None))
+    feed(ctl, [10.0, 9.0, 8.0, 12.0, 9.5, 11.0])
+    twin = Controller(ctl.settings)
+    twin.load_state_dict(ctl.state_dict())
+    assert twin.state == ctl.state
+    losses = [9.0, 8.5, 8.7, 8.1, 7.9]
+    assert feed(twin, losses) == feed(ctl, losses)
