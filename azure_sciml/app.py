@@ -270,8 +270,8 @@ def discard_stale_checkpoint(path: Path, key: Mapping[str, Any]) -> None:
         log.warning("%s; starting afresh", err)
         path.unlink()
         return
-    if written != key:
-        differences = config_differences(written or {}, key)
+    differences = config_differences(written or {}, key)
+    if differences:
         log.warning("checkpoint %s was written with another config (%s): starting afresh", path,
                     "; ".join(differences))
         path.unlink()

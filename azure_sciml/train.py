@@ -298,8 +298,10 @@ class _Loop:
                 raise ValueError(
                     f"checkpoint {path} was written for {key} {ckpt.get(key)!r}, not {here!r}"
                 )
-        if self.config is not None and ckpt["config"] != self.config:
-            raise CheckpointMismatch(path, config_differences(ckpt["config"], self.config))
+        if self.config is not None:
+            differences = config_differences(ckpt["config"] or {}, self.config)
+            if differences:
+                raise CheckpointMismatch(path, differences)
 
 
 class CheckpointMismatch(ValueError):
@@ -325,7 +327,11 @@ def _read_checkpoint(path: Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # an object weights_only refuses to build
-        raise ValueError(f"checkpoint {path} holds objects that are not plain data: {err}") from err
+        refused = next((line for line in str(err).splitlines() if "GLOBAL" in line), "")
+        raise ValueError(
+            f"checkpoint {path} holds objects that are not plain data, refused unread"
+            f" (weights_only=True){': ' + refused.strip() if refused else ''}"
+        ) from err
     except Exception as err:  # torch raises several types for truncated/corrupt files
         raise ValueError(f"checkpoint {path} is corrupt or truncated: {err}") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:

@@ -65,6 +65,30 @@ def test_relaunch_with_another_seed_never_resumes_the_old_checkpoint(tmp_path, m
     assert result["history"] == read_result(tmp_path / "reference")["history"]
 
 
+def app_process(run_dir: Path, *overrides: str, kill_at: int | None = None):
+    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR), "OMP_NUM_THREADS": "1"}
+    env.pop("KILL_AT_EVAL", None)
+    if kill_at is not None:
+        env["KILL_AT_EVAL"] = str(kill_at)
+    args = ["~problem", "+problem._target_=killable.Killable", "+problem.steps=60",
+            "checkpoint_every=10", f"hydra.run.dir={run_dir}", *QUIET, *overrides]
+    return subprocess.run(["azure-sciml", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_killed_run_relaunched_with_another_seed_is_that_seeds_run(tmp_path):
+    """SIGKILL mid-run (seed 0), then the same run dir with seed 7: seed 7's own result."""
+    assert app_process(tmp_path / "reference", "seed=7").returncode == 0
+    killed = app_process(tmp_path / "run", "seed=0", kill_at=35)
+    assert killed.returncode == -9 and (tmp_path / "run" / CHECKPOINT_FILE).exists()
+    relaunched = app_process(tmp_path / "run", "seed=7")
+    assert relaunched.returncode == 0, relaunched.stderr
+    assert "seed: 0 -> 7" in relaunched.stdout + relaunched.stderr
+    result, reference = read_result(tmp_path / "run"), read_result(tmp_path / "reference")
+    assert result["seed"] == 7 and result["metrics"] == reference["metrics"]
+    assert result["history"] == reference["history"]
+
+
 def test_relaunch_with_another_lr_starts_afresh_not_with_the_old_param_groups(tmp_path,
                                                                              monkeypatch):
     from azure_sciml import app
