@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -367,7 +367,6 @@ class Progress:
     runs: list[Run]
     message: str
     finished: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def run_live(jobs: Sequence[Job], refresh_s: float = REFRESH_S,

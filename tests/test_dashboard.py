@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from urllib.parse import urlparse
 
@@ -259,9 +260,14 @@ def field(page, elem_id):
     return page.locator(f"#{elem_id}").locator("textarea, input").first
 
 
-def test_the_page_in_a_real_browser(browser_page):
+def test_the_page_in_a_real_browser(browser_page, server, results):
     """One server and one browser for every check (each start costs ~20 s on 2 cores)."""
     page, blocked = browser_page
+    # Gradio's file route serves no file the page did not hand out, inside the dir or not
+    for target in ("/etc/passwd", results.parent / "secret.txt", results / "two_d"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{server}gradio_api/file={target}", timeout=10)
+        assert refused.value.code in (403, 404)
     # bad input: a message, never a traceback
     field(page, "steps").fill("lots")
     page.locator("#run").click()
