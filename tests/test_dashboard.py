@@ -1,7 +1,6 @@
 """The dashboard: path safety, input checks and live runs without a browser; then the real page
 in headless Chromium (skipped where gradio, playwright or chromium is missing)."""
 
-import os
 import shutil
 import socket
 import subprocess
@@ -205,30 +204,24 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(results):
+    """The page served in this process (a second process would import torch and gradio again)."""
     pytest.importorskip("gradio")
-    port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "azure_sciml.dashboard", str(results), "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"dashboard did not start:\n{proc.stdout.read()}")
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    page = dashboard.build_app(results)
+    page.queue(default_concurrency_limit=1).launch(
+        server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True
+    )
+    yield page.local_url
+    page.close()
+
+
+def test_main_serves_on_localhost_by_default(results, monkeypatch):
+    gr = pytest.importorskip("gradio")
+    calls = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: calls.append(kwargs))
+    dashboard.main([str(results)])
+    dashboard.main([str(results), "--host", "0.0.0.0", "--port", "8123"])
+    assert [(c["server_name"], c["server_port"]) for c in calls] == [
+        ("127.0.0.1", 7860), ("0.0.0.0", 8123)]
 
 
 @pytest.fixture
@@ -260,6 +253,7 @@ def field(page, elem_id):
     return page.locator(f"#{elem_id}").locator("textarea, input").first
 
 
+@pytest.mark.filterwarnings("ignore:::gradio.queueing")  # gradio's own pandas deprecations
 def test_the_page_in_a_real_browser(browser_page, server, results):
     """One server and one browser for every check (each start costs ~20 s on 2 cores)."""
     page, blocked = browser_page
