@@ -28,7 +28,8 @@ Pseudo-code of ``step(closure)``::
     run opt.step(counted closure)                     # counted: n_evals += 1, refused past budget
     on refusal or a NaN/Inf error inside a multi-evaluation step:
         restore the step's best evaluated point, clear opt's state
-    if a searching optimizer's step evaluated once and did not move: clear its state (restart)
+    if a searching optimizer's step found no lower loss than its start:
+        back to its start, clear opt's state (a restart)
 
 A factory that takes ``total_steps`` (as Azure will) gets its own phase's length. A learning-rate
 scheduler attached to the chain schedules the first optimizer (``param_groups`` are the first's);
@@ -112,15 +113,16 @@ class Chain(torch.optim.Optimizer):
         try:
             loss = self.active.step(tracker)
         except BudgetSpent:
-            tracker.restore_best()
+            self.n_cut += tracker.restore_best()
             loss = tracker.first_loss
         except FloatingPointError:
             tracker.restore_best()
             raise
         finally:
             self._may_search[phase] = tracker.calls > 1
-        if tracker.stalled():
-            self.active.state.clear()  # e.g. float32 L-BFGS with a direction it cannot search
+        if tracker.stalled():  # e.g. float32 L-BFGS with a direction it cannot search
+            tracker.restore_best()
+            self.active.state.clear()
             self.n_restarts += 1
         return loss
 
@@ -212,22 +214,24 @@ class _StepTracker:
         return loss
 
     def stalled(self) -> bool:
-        """A step of a searching optimizer that evaluated once and left the parameters where
-        they were (torch's L-BFGS does so, step after step, once its direction is not a descent
-        direction within its tolerance)."""
-        if self.calls != 1 or not self.keep_start or self.best is None:
+        """A step of a searching optimizer that evaluated no lower loss than where it started, or
+        evaluated once and did not move (torch's float32 L-BFGS does so, step after step, once
+        its line search cannot descend along its direction)."""
+        if not self.keep_start or self.best is None:
             return False
-        return all(torch.equal(p, b) for p, b in zip(self.params, self.best, strict=True))
+        if self.calls == 1:  # one evaluation: stalled if it did not move
+            return all(torch.equal(p, b) for p, b in zip(self.params, self.best, strict=True))
+        return not self.best_loss < float(self.first_loss)
 
-    def restore_best(self) -> None:
-        """Back to the step's best evaluated point; the optimizer's state is dropped, as its
-        history belongs to another point."""
+    def restore_best(self) -> bool:
+        """Back to the step's best evaluated point, the optimizer's state dropped (its history
+        belongs to another point); False where nothing moved."""
         if self.calls <= 1 or self.best is None:
-            return  # nothing moved: the optimizer never got past its first evaluation
+            return False  # the optimizer never got past its first evaluation
         with torch.no_grad():
             torch._foreach_copy_(self.params, self.best)
         self.chain.active.state.clear()
-        self.chain.n_cut += 1
+        return True
 
 
 def _build(factory: OptimizerFactory, params: list, total_steps: int | None):

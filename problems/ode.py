@@ -133,6 +133,8 @@ class NeuralODE:
         t_train: float = 20.0,
         window: int = 10,
         batch: int = 20,
+        max_window: int | None = None,
+        grow_until: float = 0.5,
         hidden: int = 50,
         solver: str = "dopri5",
         rtol: float = 1e-7,
@@ -147,21 +149,29 @@ class NeuralODE:
             raise ValueError(f"adjoint must be a bool, got {adjoint!r}")
         for name, value in [("t_end", t_end), ("rtol", rtol), ("atol", atol), ("lr", lr)]:
             check_positive_float(name, value)
-        for name, value in [("batch", batch), ("hidden", hidden), ("steps", steps)]:
+        for name, value in [("hidden", hidden), ("steps", steps)]:
             check_positive_int(name, value)
+        check_positive_int("batch", batch, minimum=0)
+        if not (isinstance(grow_until, int | float) and 0 < grow_until <= 1):
+            raise ValueError(f"grow_until must be a fraction in (0, 1], got {grow_until!r}")
         check_positive_int("n_points", n_points, minimum=3)
         check_positive_int("window", window, minimum=2)
         check_positive_float("t_train", t_train)
         if t_train >= t_end:
             raise ValueError(f"t_train must be below t_end = {t_end}, got {t_train!r}")
         self.n_train = _count_train_points(n_points, float(t_end), float(t_train))
-        if window > self.n_train:
-            raise ValueError(
-                f"window must be between 2 and the {self.n_train} training points, got {window!r}"
-            )
+        for name, value in [("window", window), ("max_window", max_window)]:
+            if value is not None and not 2 <= value <= self.n_train:
+                raise ValueError(
+                    f"{name} must be between 2 and the {self.n_train} training points, "
+                    f"got {value!r}"
+                )
+        if max_window is not None:
+            check_positive_int("max_window", max_window, minimum=window)
         self.system, self.solver, self.adjoint = system, solver, adjoint
         self.n_points, self.t_end, self.t_train = n_points, float(t_end), float(t_train)
         self.window, self.batch, self.hidden = window, batch, hidden
+        self.max_window, self.grow_until = max_window, float(grow_until)
         self.rtol, self.atol = float(rtol), float(atol)
         self.steps, self.lr = steps, float(lr)
 
@@ -175,14 +185,33 @@ class NeuralODE:
         self.t = t.to(device=self.device, dtype=dtype)
         self.y_true = y_true.to(device=self.device, dtype=dtype)
         self.true_field = field.to(device=self.device, dtype=dtype)
+        self.n_loss_evals = 0
         model = NeuralField(self.hidden, cubic=self.system == "spiral")
         return model.to(device=self.device, dtype=dtype)
 
     def loss(self, model: nn.Module) -> Tensor:
-        """Mean squared error over ``batch`` random training windows, each solved from its start."""
-        targets = self._random_windows()
-        predicted = self._solve(model, targets[0], self.t[: self.window], adjoint=self.adjoint)
+        """Mean squared error over training windows, each solved from its first true state:
+        ``batch`` random ones, or (``batch=0``) consecutive ones covering the training part."""
+        window = self.current_window()
+        self.n_loss_evals += 1
+        targets = self._windows(window)
+        predicted = self._solve(model, targets[0], self.t[:window], adjoint=self.adjoint)
         return (predicted - targets).pow(2).mean()
+
+    def current_window(self) -> int:
+        """The window length at this loss evaluation: ``window``, growing geometrically to
+        ``max_window`` over the first ``grow_until`` of the budget when that is set."""
+        if self.max_window is None:
+            return self.window
+        progress = min(1.0, self.n_loss_evals / (self.grow_until * self.steps))
+        return round(self.window * (self.max_window / self.window) ** progress)
+
+    def state_dict(self) -> dict:
+        """What a resumed run needs beyond the seed: the position in the window schedule."""
+        return {"n_loss_evals": self.n_loss_evals}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.n_loss_evals = state["n_loss_evals"]
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
@@ -227,10 +256,15 @@ class NeuralODE:
         fig.savefig(path, dpi=120)
         plt.close(fig)
 
-    def _random_windows(self) -> Tensor:
-        """True states on ``batch`` random windows of the training part: (window, batch, 2)."""
-        starts = torch.randint(0, self.n_train - self.window + 1, (self.batch,))
-        index = starts[None, :] + torch.arange(self.window)[:, None]
+    def _windows(self, window: int) -> Tensor:
+        """True states on windows of the training part, shape (window, n_windows, 2): ``batch``
+        random ones, or with ``batch=0`` consecutive ones sharing their end points (multiple
+        shooting from the true states: a deterministic, full-batch loss)."""
+        if self.batch:
+            starts = torch.randint(0, self.n_train - window + 1, (self.batch,))
+        else:
+            starts = torch.arange(0, self.n_train - window + 1, window - 1)
+        index = starts[None, :] + torch.arange(window)[:, None]
         return self.y_true[index.to(self.device)]
 
     def _solve(self, field: nn.Module, y0: Tensor, t: Tensor, adjoint: bool = False) -> Tensor:

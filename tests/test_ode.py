@@ -96,7 +96,7 @@ def test_data_split_and_windows_stay_in_training_part():
     last_train, first_extrap = problem.t[problem.n_train - 1 : problem.n_train + 1].tolist()
     assert last_train <= problem.t_train < first_extrap
     torch.testing.assert_close(problem.y_true[0], torch.tensor([2.0, 0.0], dtype=F64))
-    windows = problem._random_windows()
+    windows = problem._windows(problem.window)
     assert windows.shape == (problem.window, problem.batch, 2)
     is_train_state = windows[:, :, None, :] == problem.y_true[None, None, : problem.n_train, :]
     assert is_train_state.all(dim=-1).any(dim=-1).all()
@@ -108,7 +108,7 @@ def test_same_seed_same_windows_and_weights():
     windows = []
     for problem, seed in [(a, 1), (b, 1), (c, 2)]:
         torch.manual_seed(seed)
-        windows.append(problem._random_windows())
+        windows.append(problem._windows(problem.window))
     assert torch.equal(windows[0], windows[1])
     assert not torch.equal(windows[0], windows[2])
     assert torch.equal(model_a.net[0].weight, model_b.net[0].weight)
@@ -192,7 +192,10 @@ def test_defaults_follow_torchdiffeq_demo():
         (dict(system="duffing"), "system must be one of ['pendulum', 'spiral', 'vdp'], got 'duff"),
         (dict(solver="rk45"), "solver must be one of ['dopri8', 'dopri5', "),
         (dict(adjoint=1), "adjoint must be a bool, got 1"),
-        (dict(batch=0), "batch must be a positive integer, got 0"),
+        (dict(batch=-1), "batch must be an integer >= 0, got -1"),
+        (dict(max_window=5), "max_window must be an integer >= 10, got 5"),
+        (dict(max_window=900), "max_window must be between 2 and the 800 training points"),
+        (dict(grow_until=0), "grow_until must be a fraction in (0, 1], got 0"),
         (dict(window=1), "window must be an integer >= 2, got 1"),
         (dict(window=801), "window must be between 2 and the 800 training points, got 801"),
         (dict(n_points=2), "n_points must be an integer >= 3, got 2"),
