@@ -40,8 +40,9 @@ evaluations. Loop modes, the three ways a user meets Azure:
 Optimizers: ``adam`` = ``torch.optim.Adam(params, lr)`` (one run per seed serves every mode:
 Adam's update does not depend on how the loss reaches it); ``azure`` = ``Azure(params, lr=lr,
 total_steps=steps)``, or ``sa_steps=int(0.9 * steps)`` where Azure does not take
-``total_steps`` yet (the output says so); with ``--azure-kw``, also ``azure_kw``, the same plus
-the given keyword overrides (Python literals).
+``total_steps`` yet (the output says so); with ``--azure-kw``, also ``azure_kw`` ("Azure+kw"),
+the same plus the given keyword overrides (Python literals), and two more tables: Azure+kw vs
+Adam and Azure+kw vs Azure.
 
 Metric: the problem's ground truth on the FINAL parameters (what the user gets; lower is better):
 gap to the known or reference minimum, test MSE, or the final loss where no minimum is known (the
@@ -264,7 +265,7 @@ def paired(records: list[dict], problem: str, mode: str, candidate: str, baselin
         return {r["seed"]: _score(r) for r in records
                 if r["problem"] == problem and r["optimizer"] == optimizer and r["mode"] == m}
 
-    base = by_seed(baseline, ADAM_MODE if baseline == "adam" else mode)
+    base = by_seed(baseline, _mode(baseline, mode))
     cand = by_seed(candidate, mode)
     return {s: (base[s], cand[s]) for s in sorted(base) if s in cand}
 
@@ -286,7 +287,7 @@ def compare(pairs: dict, tie_tol: float) -> dict:
     else:
         verdict = "not worse"
     return {
-        "n": len(diff), "adam": _summary(base), "azure": _summary(cand),
+        "n": len(diff), "base": _summary(base), "cand": _summary(cand),
         "ratio": _ratio(np.median(cand), np.median(base)),
         "wins": wins, "ties": len(diff) - wins - losses, "losses": losses, "p": p,
         "verdict": verdict,
@@ -343,55 +344,78 @@ def success_rate(records: list[dict], problem: str, optimizer: str, mode: str) -
 # --------------------------------------------------------------------------- report
 
 
+LABELS = {"adam": "Adam", "azure": "Azure", "azure_kw": "Azure+kw"}
+
+
+def comparisons(with_kw: bool) -> list[tuple[str, str]]:
+    """(baseline, candidate) pairs reported: Azure vs Adam; with --azure-kw also Azure+kw vs
+    Adam and Azure+kw vs Azure (defaults)."""
+    out = [("adam", "azure")]
+    return out + [("adam", "azure_kw"), ("azure", "azure_kw")] if with_kw else out
+
+
 def summarise(records: list[dict], set_name: str, problems: list[str], modes: list[str],
-              candidates: list[str]) -> list[dict]:
+              baseline: str, candidate: str) -> list[dict]:
+    """One row per problem and mode: the candidate against the baseline."""
     problem_set = SETS[set_name]()
     rows = []
     for name in problems:
         problem = problem_set[name]
         for mode in (m for m in modes if m in problem.modes):
-            for candidate in candidates:
-                row = {"problem": name, "mode": mode, "optimizer": candidate}
-                mine = [r for r in records if r["problem"] == name
-                        and r["optimizer"] == candidate and r["mode"] == mode]
-                if mine and all(r["status"] == "unavailable" for r in mine):
-                    rows.append(row | {"unavailable": mine[0]["reason"]})
-                    continue
-                row |= compare(paired(records, name, mode, candidate), problem.tie_tol)
-                if problem.success_gap is not None:
-                    row["success_adam"] = success_rate(records, name, "adam", ADAM_MODE)
-                    row["success_azure"] = success_rate(records, name, candidate, mode)
-                rows.append(row)
+            row = {"problem": name, "mode": mode, "baseline": baseline, "candidate": candidate}
+            why = _unavailable(records, name, mode, (baseline, candidate))
+            if why:
+                rows.append(row | {"unavailable": why})
+                continue
+            row |= compare(paired(records, name, mode, candidate, baseline), problem.tie_tol)
+            if problem.success_gap is not None:
+                row["success_base"] = success_rate(records, name, baseline, _mode(baseline, mode))
+                row["success_cand"] = success_rate(records, name, candidate, mode)
+            rows.append(row)
     return rows
 
 
-HEADER = ["problem", "mode", "Adam median [IQR]", "Azure median [IQR]", "ratio", "W/T/L", "p",
-          "verdict", "success Adam", "success Azure"]
+def _mode(optimizer: str, mode: str) -> str:
+    return ADAM_MODE if optimizer == "adam" else mode
 
 
-def markdown(rows: list[dict]) -> str:
+def _unavailable(records, problem, mode, optimizers) -> str | None:
+    for optimizer in optimizers:
+        mine = [r for r in records if r["problem"] == problem and r["optimizer"] == optimizer
+                and r["mode"] == _mode(optimizer, mode)]
+        if mine and all(r["status"] == "unavailable" for r in mine):
+            return mine[0]["reason"]
+    return None
+
+
+def header(baseline: str, candidate: str) -> list[str]:
+    b, c = LABELS[baseline], LABELS[candidate]
+    return ["problem", "mode", f"{b} median [IQR]", f"{c} median [IQR]", "ratio", "W/T/L", "p",
+            "verdict", f"success {b}", f"success {c}"]
+
+
+def markdown(rows: list[dict], baseline: str, candidate: str) -> str:
     cells = []
     for row in rows:
-        label = row["problem"] + ("" if row["optimizer"] == "azure" else f" ({row['optimizer']})")
         if "unavailable" in row:
-            cells.append([label, row["mode"], "", "", "", "", "", "unavailable", "", ""])
+            cells.append([row["problem"], row["mode"], "", "", "", "", "", "unavailable", "", ""])
             continue
         cells.append([
-            label, row["mode"], _fmt_summary(row["adam"]), _fmt_summary(row["azure"]),
+            row["problem"], row["mode"], _fmt_summary(row["base"]), _fmt_summary(row["cand"]),
             "n/a" if row["ratio"] is None else f"{row['ratio']:.3g}",
             f"{row['wins']}/{row['ties']}/{row['losses']}",
             "n/a" if row["p"] is None else f"{row['p']:.2g}", row["verdict"],
-            row.get("success_adam", ""), row.get("success_azure", ""),
+            row.get("success_base", ""), row.get("success_cand", ""),
         ])
-    return table(HEADER, cells)
+    return table(header(baseline, candidate), cells)
 
 
 def _fmt_summary(s: dict) -> str:
     return f"{s['median']:.3g} [{s['q1']:.3g}, {s['q3']:.3g}]"
 
 
-def notes(records: list[dict], set_name: str, problems: list[str]) -> list[str]:
-    problem_set = SETS[set_name]()
+def notes(records: list[dict], set_name: str, problems: list[str],
+          steps: int | None = None) -> list[str]:
     out = []
     lengths = {r.get("run_length") for r in records if r["optimizer"] != "adam"} - {None}
     if any("no total_steps" in s for s in lengths):
@@ -407,7 +431,7 @@ def notes(records: list[dict], set_name: str, problems: list[str]) -> list[str]:
             out.append(f"error: {r['problem']} {r['optimizer']} {r['mode']} seed {r['seed']}: "
                        f"{r['reason']}")
     for name in problems:
-        p = problem_set[name]
+        p = get_problem(set_name, name, steps)
         out.append(f"{name}: {p.steps} steps, lr {p.lr:g}; metric: {p.metric_name}")
     return out
 
@@ -469,28 +493,32 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     records = run_all(tasks, args.jobs)
     elapsed = time.perf_counter() - start
-    candidates = ["azure"] + (["azure_kw"] if args.azure_kw else [])
-    rows = summarise(records, args.set_name, args.problems, args.modes, candidates)
     title = f"Held-out benchmark, {args.set_name} set, {args.seeds} paired seeds"
     if args.steps is not None:
         title += f", every budget overridden to {args.steps} steps (smoke run)"
     if args.azure_kw:
-        title += f"; azure_kw = {args.azure_kw}"
-    print(f"## {title}\n\n{markdown(rows)}\n")
-    for line in notes(records, args.set_name, args.problems):
+        title += f"; Azure+kw: Azure with {args.azure_kw}"
+    print(f"## {title}\n")
+    rows = []
+    for baseline, candidate in comparisons(bool(args.azure_kw)):
+        mine = summarise(records, args.set_name, args.problems, args.modes, baseline, candidate)
+        print(f"### {LABELS[candidate]} vs {LABELS[baseline]}\n\n"
+              f"{markdown(mine, baseline, candidate)}\n")
+        rows += mine
+    for line in notes(records, args.set_name, args.problems, args.steps):
         print(f"- {line}")
     cmd = command("heldout.py", argv)
     cpu = sum(r.get("cpu_s", 0.0) for r in records)
     print(f"\n`{cmd}`: {elapsed:.0f} s wall, {cpu:.0f} CPU s in the runs; "
           f"{machine(torch.device('cpu'))}")
     if args.out:
-        problem_set = SETS[args.set_name]()
         _write_json(args.out, {
             "set": args.set_name, "command": cmd, "machine": machine(torch.device("cpu")),
             "elapsed_s": elapsed, "cpu_s": cpu, "jobs": args.jobs, "seeds": seeds,
             "modes": args.modes,
             "azure_api": azure_api(), "azure_kw": args.azure_kw,
-            "problems": {n: problem_set[n].spec() for n in args.problems},
+            "problems": {n: get_problem(args.set_name, n, args.steps).spec()
+                         for n in args.problems},
             "summary": rows, "runs": sorted(records, key=_order),
         })
     return 0

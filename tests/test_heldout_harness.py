@@ -37,7 +37,8 @@ def test_smoke_run_table_json_and_pairing(tmp_path, capsys, one_thread):
             "--steps", "15", "--jobs", "1", "--out", str(out)]
     assert heldout.main(argv) == 0
     rows = table_rows(capsys.readouterr().out)
-    assert rows[0] == heldout.HEADER
+    assert rows[0] == heldout.header("adam", "azure")
+    assert rows[0][2:4] == ["Adam median [IQR]", "Azure median [IQR]"]
     body = rows[2:]
     assert [(r[0], r[1]) for r in body] == [
         (p, m) for p in ("rastrigin10", "mlp_curve") for m in heldout.MODES
@@ -68,6 +69,17 @@ def test_smoke_run_table_json_and_pairing(tmp_path, capsys, one_thread):
         hashes = {r["init_hash"] for r in runs if r["problem"] == problem and "init_hash" in r}
         assert len(hashes) == 1
     assert len(data["summary"]) == len(body)
+
+
+def test_azure_kw_adds_two_comparisons(capsys, one_thread):
+    argv = ["--set", "val", "--seeds", "1", "--problems", "fk32_offset", "--modes", "closure",
+            "--steps", "10", "--jobs", "1", "--azure-kw", "sa_steps=0"]
+    assert heldout.main(argv) == 0
+    text = capsys.readouterr().out
+    assert [line for line in text.splitlines() if line.startswith("### ")] == [
+        "### Azure vs Adam", "### Azure+kw vs Adam", "### Azure+kw vs Azure"]
+    assert table_rows(text)[-3][2:4] == ["Azure median [IQR]", "Azure+kw median [IQR]"]
+    assert "fk32_offset: 10 steps" in text
 
 
 def test_seeds_give_distinct_starts_and_repeat():
