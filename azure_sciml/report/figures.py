@@ -15,7 +15,7 @@ import numpy as np
 from azure_sciml.report.stats import SCORED, Groups, Run, flat, label
 
 CURVE_POINTS = 200
-DPI = 110
+DPI = 100
 
 
 @dataclass

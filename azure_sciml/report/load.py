@@ -24,7 +24,7 @@ from azure_sciml.report.stats import Run
 from azure_sciml.runs import RESULT_FILE, problem_name, read_record
 
 TABLE = "runs.jsonl"
-HISTORY_POINTS = 50
+HISTORY_POINTS = 32
 SWEEP_LEVEL = ("targets",)  # config keys the sweep holds (multirun.yaml), not each run
 
 
@@ -106,7 +106,7 @@ def read_table(path: Path) -> list[Run]:
 
 def write_table(path: Path, runs: Iterable[Run], sweep: str) -> Path:
     """One compact line per run (see the module docstring)."""
-    lines = [json.dumps(table_record(run, sweep)) for run in runs]
+    lines = [json.dumps(table_record(run, sweep), separators=(",", ":")) for run in runs]
     Path(path).write_text("".join(line + "\n" for line in lines))
     return Path(path)
 
