@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import math
 import os
@@ -131,20 +132,42 @@ def open_sweep(root: Path, typed: str) -> SweepView:
         image = _inside(root, sweep, image.name)
         if image is not None and all(image != path for path, _ in figures):
             figures.append((image, image.name))
-    tables = sorted(p.name for p in sweep.glob("*.csv") if _inside(root, sweep, p.name))
+    tables = sorted(p.name for p in [*sweep.glob("*.csv"), *sweep.glob("*.jsonl")]
+                    if _inside(root, sweep, p.name))  # fmt: skip
     return SweepView(report=report, tables=tables, figures=figures[:MAX_FIGURES])
 
 
 def read_table(root: Path, sweep: str, name: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows (at most MAX_TABLE_ROWS) of a CSV file of the sweep dir."""
+    """Header and rows (at most MAX_TABLE_ROWS) of a CSV file of the sweep dir, or of its run
+    table ``runs.jsonl`` (one row per run: labels, status, cost and metrics)."""
     path = safe_path(root, str(Path(sweep) / name))
-    if path.suffix != ".csv" or not path.is_file():
-        raise InputError(f"{name!r} is not a CSV file of {sweep!r}")
+    if path.suffix not in (".csv", ".jsonl") or not path.is_file():
+        raise InputError(f"{name!r} is not a table (.csv, .jsonl) of {sweep!r}")
     with path.open(newline="", errors="replace") as handle:
+        if path.suffix == ".jsonl":
+            return _run_rows(line for _, line in zip(range(MAX_TABLE_ROWS), handle, strict=False))
         reader = csv.reader(handle)
         header = next(reader, [])
         rows = [row for _, row in zip(range(MAX_TABLE_ROWS), reader, strict=False)]
     return header, rows
+
+
+def _run_rows(lines) -> tuple[list[str], list[list[str]]]:
+    """A run record per line: its plain top-level fields and ``metrics`` as columns."""
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"line {number} is not JSON: {err}") from err
+        if isinstance(record, dict):
+            flat = {k: v for k, v in record.items() if isinstance(v, str | int | float | None)}
+            metrics = record.get("metrics")
+            flat.update({f"metrics.{k}": v for k, v in (metrics or {}).items()}
+                        if isinstance(metrics, dict) else {})  # fmt: skip
+            records.append(flat)
+    header = list(dict.fromkeys(key for record in records for key in record))
+    return header, [["" if r.get(k) is None else str(r.get(k)) for k in header] for r in records]
 
 
 def _inside(root: Path, sweep: Path, link: str) -> Path | None:

@@ -38,6 +38,10 @@ def results(tmp_path):
         "![conv](convergence.png) ![azure seed 0](0/solution.png) ![leak](../../../secret.png)\n"
     )
     (sweep / "runs.csv").write_text("optimizer,seed,gap\nazure,0,1e-9\nadam,0,2e-9\n")
+    (sweep / "runs.jsonl").write_text(
+        '{"optimizer": "azure", "seed": 0, "metrics": {"gap": 1e-9}, "history": {"loss": [1]}}\n'
+        '{"optimizer": "adam", "seed": 0, "status": "ok", "metrics": {"gap": 2e-9}}\n'
+    )
     (sweep / "leak.png").symlink_to(tmp_path / "secret.png")
     (root / "outside").symlink_to(tmp_path)
     return root
@@ -82,9 +86,12 @@ def test_open_sweep_shows_the_report_tables_and_only_figures_inside(results):
     assert "not worse" in view.report and "](" not in view.report  # links become captions
     names = sorted(path.name for path, _ in view.figures)
     assert names == ["convergence.png", "solution.png"]  # not ../secret.png, not leak.png
-    assert view.tables == ["runs.csv"]
+    assert view.tables == ["runs.csv", "runs.jsonl"]
     header, rows = read_table(results, "two_d/2026-01-01", "runs.csv")
     assert header == ["optimizer", "seed", "gap"] and rows[1] == ["adam", "0", "2e-9"]
+    header, rows = read_table(results, "two_d/2026-01-01", "runs.jsonl")  # the compact run table
+    assert header == ["optimizer", "seed", "metrics.gap", "status"]
+    assert rows == [["azure", "0", "1e-09", ""], ["adam", "0", "2e-09", "ok"]]
     with pytest.raises(InputError):
         read_table(results, "two_d/2026-01-01", "../../../secret.txt")
     with pytest.raises(InputError):
