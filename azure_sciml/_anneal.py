@@ -154,8 +154,11 @@ class Controller:
             return self._wait(loss)
         if st.phase == SETTLE:
             if st.step - st.start >= st.descent:
-                st.phase, st.anchor_loss, st.best_loss = ANCHORED, loss, loss
-                return Decision(save=("anchor", "best"))
+                st.phase, st.anchor_loss = ANCHORED, loss
+                if loss < st.best_loss:
+                    st.best_loss = loss
+                    return Decision(save=("anchor", "best"))
+                return Decision(save=("anchor",))
             return Decision()
         if st.phase == DESCEND:
             return self._descend(loss)
@@ -184,7 +187,8 @@ class Controller:
         st = self.state
         if st.phase == DONE:
             return Advance()
-        back = st.best_loss is not None and (st.phase == DESCEND or st.best_loss < st.anchor_loss)
+        anchored = st.anchor_loss is not None
+        back = anchored and (st.phase == DESCEND or st.best_loss < st.anchor_loss)
         st.phase, st.since = DONE, None
         return Advance(finish=True, restore_best=back)
 
@@ -219,12 +223,15 @@ class Controller:
         st, s = self.state, self.settings
         if not self._stalled(loss):
             return Decision()
-        st.phase, st.start = SETTLE, st.step
-        st.descent = s.interval
+        descent = s.interval
         if s.relax is not None:  # descent length from Adam's own relaxation time
             r = round(s.relax * (st.step - s.patience))
-            st.descent = min(max(r, s.interval), 10 * s.interval)
-        return Decision(restart=True)
+            descent = min(max(r, s.interval), 10 * s.interval)
+        longest = s.longest * s.interval if self._long(descent) else descent
+        if st.step + descent + longest >= s.sa_steps:
+            return Decision()  # no proposal could be judged before the end: stay Adam
+        st.phase, st.start, st.descent, st.best_loss = SETTLE, st.step, descent, loss
+        return Decision(save=("best",), restart=True)  # Adam's settled point, with its moments
 
     def _stalled(self, loss: float) -> bool:
         """The best loss has not improved by ``stall_tol (L_first - L_best)`` for ``patience``
@@ -296,11 +303,12 @@ class Controller:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _long(self) -> bool:
+    def _long(self, descent: int | None = None) -> bool:
         """Long descents (``R >= converge_from · K``: slowly relaxing proposals, e.g. atomic
         clusters) are judged once converged, at ``descent_lr``, with full-size proposals."""
         s = self.settings
-        return s.long_descents and self.state.descent >= s.converge_from * s.interval
+        descent = self.state.descent if descent is None else descent
+        return s.long_descents and descent >= s.converge_from * s.interval
 
     def _longest_descent(self) -> int:
         s = self.settings

@@ -41,9 +41,10 @@ class Azure(Optimizer):
             no loss given:  Adam update; next k                 (nothing to judge: plain Adam)
             L_k NaN/Inf:  θ ← anchor (if exploring); no update; next k
             wait (k < k0): once min L has improved by < 3e-4 (L_0 - min L) for P steps and L
-                moved less than that per step:  k0 ← k;  m, v, t ← 0;
+                moved less than that per step, and a proposal could still be judged before S:
+                k0 ← k;  best ← θ_k with its m, v, t;  m, v, t ← 0;
                 R ← clamp(round(c (k0 - P)), K, 10 K)                  (descent length)
-            settle: after R steps  anchor ← best ← θ_k, L_a ← L_best ← L_k
+            settle: after R steps  anchor ← θ_k, L_a ← L_k;  best ← θ_k if L_k < L_best
             descend (proposal made at k_p):  judged at k - k_p = R, or, if R >= 2K ("long"),
                 at the first of R, R+K, ... (at most 20 K) whose last K steps lowered L by at
                 most η D;  a long descent restarts m, v, t every K steps and runs at lr ρ γ

@@ -70,7 +70,14 @@ def test_waits_while_the_loss_improves_then_settles():
     assert all(phase == WAIT for phase, _, _ in steps)
     steps = feed(ctl, [80.0] * 6)  # flat for the patience: exploring starts with a restart
     assert [phase for phase, _, _ in steps][-1] == SETTLE
-    assert steps[-1][1] == Decision(restart=True)
+    assert steps[-1][1] == Decision(save=("best",), restart=True)  # Adam's point stays a candidate
+    assert ctl.state.best_loss == 80.0
+
+
+def test_no_exploring_without_time_to_judge_a_proposal():
+    ctl = Controller(Settings(sa_steps=40, patience=5, interval=10))
+    feed(ctl, [100.0 - k for k in range(20)] + [80.0] * 20)  # stalls at step ~25: 25 + 10 + 10 > 40
+    assert ctl.state.phase == DONE and ctl.state.start is None
 
 
 def test_a_noisy_loss_never_starts_exploring():
