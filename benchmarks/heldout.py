@@ -41,8 +41,9 @@ Optimizers: ``adam`` = ``torch.optim.Adam(params, lr)`` (one run per seed serves
 Adam's update does not depend on how the loss reaches it); ``azure`` = ``Azure(params, lr=lr,
 total_steps=steps)``, or ``sa_steps=int(0.9 * steps)`` where Azure does not take
 ``total_steps`` yet (the output says so); with ``--azure-kw``, also ``azure_kw`` ("Azure+kw"),
-the same plus the given keyword overrides (Python literals), and two more tables: Azure+kw vs
-Adam and Azure+kw vs Azure.
+the same plus the given keyword overrides (Python literals; ``settings.<field>=value`` entries
+build an ``azure_sciml.optim.Settings`` of the algorithm's fixed constants, for ablations), and
+two more tables: Azure+kw vs Adam and Azure+kw vs Azure.
 
 Metric: the problem's ground truth on the FINAL parameters (what the user gets; lower is better):
 gap to the known or reference minimum, test MSE, or the final loss where no minimum is known (the
