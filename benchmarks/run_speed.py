@@ -3,6 +3,7 @@
     python benchmarks/run_speed.py                  # CUDA when present, else CPU
     python benchmarks/run_speed.py --device cpu --steps 500 --repeats 3
     python benchmarks/run_speed.py --smoke          # a few evaluations per problem
+    python benchmarks/run_speed.py --losses --problems Heat,NeuralODE   # ms per loss + backward
 
 Each run is ``azure_sciml.fit(problem, optimizer, steps=--steps, seed=0)`` on a fresh instance of a
 problem of ``azure_sciml.problems.ALL`` (default settings; learning rate: the problem's ``lr``
@@ -13,12 +14,17 @@ Adam (torch's default implementation for the device), Adam ``fused=True``, Azure
 its Metropolis test, for the first 1000 steps. The figure is the median over ``--repeats`` runs, the
 optimizers alternating run by run. A problem whose module is missing is skipped, and the script
 says so.
+
+``--losses`` times the losses alone instead: milliseconds per ``problem.loss(model)`` plus its
+backward at the initial parameters (median of ``--steps`` evaluations after 3 warm-up ones), in
+float32 and float64 (the dtype L-BFGS refinements need), alternating evaluation by evaluation.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -31,6 +37,7 @@ from _common import (  # noqa: E402
     machine,
     median,
     resolve_device,
+    sync,
     table,
 )
 
@@ -68,6 +75,39 @@ def run_problem(cls: type, steps: int, repeats: int, device: torch.device, smoke
     return n_params, {name: median(v) for name, v in rates.items()}, statuses
 
 
+def time_losses(cls: type, evals: int, device: torch.device) -> dict[str, float]:
+    """Median ms per loss + backward at seed 0's initial parameters, with the problem's float32
+    and float64 losses alternating evaluation by evaluation."""
+    variants = {"float32": cls(), "float64": cls()}
+    models = {}
+    for name, problem in variants.items():
+        torch.manual_seed(0)
+        models[name] = problem.build(device, getattr(torch, name))
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for i in range(evals + 3):
+        for name, problem in variants.items():
+            model = models[name]
+            start = time.perf_counter()
+            model.zero_grad()
+            problem.loss(model).backward()
+            sync(device)
+            if i >= 3:
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return {f"{cls.__name__} {name}": median(t) for name, t in times.items()}
+
+
+def main_losses(args, classes, device) -> None:
+    print(f"# ms per loss evaluation + backward (median of {args.steps})")
+    print(f"# {machine(device)}")
+    print(f"# command: {command('run_speed.py', None)}")
+    rows = []
+    for cls in classes:
+        for name, ms in time_losses(cls, args.steps, device).items():
+            rows.append([name, f"{ms:.2f}"])
+    print()
+    print(table(["problem", "ms per loss + backward"], rows))
+
+
 def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto", help="cpu, cuda or auto (CUDA when present)")
@@ -77,6 +117,8 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=None, help="runs per optimizer (3)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--problems", default=None, help="comma-separated class names (default: all)")
+    ap.add_argument("--losses", action="store_true",
+                    help="time loss + backward per problem instead of whole runs")
     args = ap.parse_args(argv)
     args.steps = args.steps or (4 if args.smoke else 500)
     args.repeats = args.repeats or (1 if args.smoke else 3)
@@ -92,6 +134,9 @@ def main(argv=None) -> int:
     if args.problems:
         wanted = set(args.problems.split(","))
         classes = [c for c in classes if c.__name__ in wanted]
+    if args.losses:
+        main_losses(args, classes, device)
+        return 0
     print(f"# Azure vs Adam: loss evaluations per second of whole fit() runs "
           f"({'smoke, ' if args.smoke else ''}{args.steps} evaluations, "
           f"median of {args.repeats} runs)")

@@ -105,16 +105,10 @@ class Heat:
         return pde + boundary + initial
 
     def residual(self, model: nn.Module, xt: Tensor) -> Tensor:
-        """PDE residual u_t - a u_xx at ``xt`` (shape (N, 2)); shape (N, 1). For the problem's own
-        tanh network the derivatives are carried forward through the layers (one pass, one
-        backward for the weights' gradient); any other model goes through double autograd."""
-        if _is_tanh_mlp(model):
-            _, u_t, u_xx = _tanh_mlp_derivatives(model, xt)
-            return u_t - self.diffusivity * u_xx
-        return self.autograd_residual(model, xt)
+        """PDE residual u_t - a u_xx at ``xt`` (shape (N, 2)), by autograd; shape (N, 1).
 
-    def autograd_residual(self, model: nn.Module, xt: Tensor) -> Tensor:
-        """The residual by nested autograd (any model)."""
+        (Measured: carrying u_x, u_t, u_xx forward through the tanh layers instead is no faster
+        on CPU at this size; docs/benchmarks.md.)"""
         xt = xt.detach().requires_grad_(True)
         u = model(xt)
         (du,) = torch.autograd.grad(u.sum(), xt, create_graph=True)
@@ -188,40 +182,6 @@ class Heat:
         t = torch.linspace(0, 1, self.n_test_t, device=self.device, dtype=self.dtype)
         grid_t, grid_x = torch.meshgrid(t, x, indexing="ij")
         return torch.stack([grid_x.reshape(-1), grid_t.reshape(-1)], dim=1)
-
-
-def _is_tanh_mlp(model: nn.Module) -> bool:
-    """Linear (Tanh Linear)* from (x, t) to u: the layers :func:`_tanh_mlp_derivatives` knows."""
-    if not isinstance(model, nn.Sequential) or len(model) % 2 == 0:
-        return False
-    kinds = [nn.Linear if i % 2 == 0 else nn.Tanh for i in range(len(model))]
-    return all(type(layer) is kind for layer, kind in zip(model, kinds, strict=True))
-
-
-def _tanh_mlp_derivatives(model: nn.Sequential, xt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """u, u_t and u_xx of a tanh MLP at ``xt``, by forward-mode propagation through its layers::
-
-        z = h W^T + b,  z_x = h_x W^T,  z_t = h_t W^T,  z_xx = h_xx W^T
-        s = tanh z:     h = s,  h_x = s' z_x,  h_t = s' z_t,  h_xx = s'' z_x^2 + s' z_xx
-        with s' = 1 - s^2, s'' = -2 s s'; at the input h_x = (1, 0), h_t = (0, 1), h_xx = 0.
-    """
-    h = xt
-    h_x = torch.zeros_like(xt)
-    h_x[:, 0] = 1
-    h_t = torch.zeros_like(xt)
-    h_t[:, 1] = 1
-    h_xx = torch.zeros_like(xt)
-    for i in range(0, len(model), 2):
-        linear: nn.Linear = model[i]
-        h = linear(h)
-        weight = linear.weight.t()
-        h_x, h_t, h_xx = h_x @ weight, h_t @ weight, h_xx @ weight
-        if i + 1 < len(model):
-            s = torch.tanh(h)
-            ds = 1 - s * s
-            h_xx = -2 * s * ds * h_x * h_x + ds * h_xx
-            h, h_x, h_t = s, ds * h_x, ds * h_t
-    return h, h_t, h_xx
 
 
 def _mlp(width: int, depth: int) -> nn.Sequential:

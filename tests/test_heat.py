@@ -50,34 +50,6 @@ def test_perturbed_solution_is_penalised(variant):
     assert float(problem.loss(perturbed).detach()) > 1e-3
 
 
-@pytest.mark.parametrize("depth", [1, 3])
-def test_forward_mode_residual_of_the_network_equals_nested_autograd(depth):
-    problem = Heat(depth=depth, **SMALL)
-    torch.manual_seed(0)
-    model = problem.build(CPU, F64)
-    fast = problem.residual(model, problem.interior)
-    assert fast.shape == (200, 1)
-    torch.testing.assert_close(fast, problem.autograd_residual(model, problem.interior),
-                               rtol=1e-12, atol=1e-12)
-    grads = []
-    for residual in (problem.residual, problem.autograd_residual):
-        model.zero_grad()
-        residual(model, problem.interior).pow(2).mean().backward()
-        grads.append([p.grad for p in model.parameters()])  # the last bias gets none: u_t, u_xx
-    for fast_grad, slow_grad in zip(*grads, strict=True):
-        assert (fast_grad is None) == (slow_grad is None)
-        if fast_grad is not None:
-            torch.testing.assert_close(fast_grad, slow_grad, rtol=1e-10, atol=1e-12)
-
-
-def test_another_model_takes_the_autograd_residual():
-    problem = Heat(**SMALL)
-    problem.build(CPU, F64)
-    model = nn.Sequential(nn.Linear(2, 8), nn.SiLU(), nn.Linear(8, 1)).double()
-    torch.testing.assert_close(problem.residual(model, problem.interior),
-                               problem.autograd_residual(model, problem.interior))
-
-
 def test_loss_sums_residual_boundary_and_initial_terms():
     problem = Heat(**SMALL)
     problem.build(CPU, F64)
