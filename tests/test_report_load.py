@@ -101,3 +101,21 @@ def test_a_wrong_shape_record_is_a_failed_run_named_by_file_and_labelled_by_its_
     run = next(r for r in load.load_runs(tmp_path) if r["dir"] == "heat_adam_4")
     assert (run["status"], run["optimizer"], run["seed"]) == ("failed", "adam", 4)
     assert "heat_adam_4/result.json: not a run record" in run["message"]
+
+
+def test_an_export_keeps_only_the_figures_its_report_shows(tmp_path):
+    sweep, page = tmp_path / "sweep", tmp_path / "page"
+    write_sweep(sweep, azure_values=[0.1, 0.2], adam_values=[1.0, 1.0])
+    for name in ("heat_azure_0", "heat_adam_1"):  # Adam's figure: seed 1; seed 0's file is gone
+        record = json.loads((sweep / name / "result.json").read_text())
+        (sweep / name / "result.json").write_text(json.dumps({**record, "figure": "s.png"}))
+    (sweep / "heat_azure_0" / "s.png").write_bytes(png_bytes())
+    (sweep / "heat_adam_1" / "s.png").write_bytes(png_bytes())
+    (page / "figures").mkdir(parents=True)
+    (page / "figures" / "old_adam_seed3.png").write_bytes(png_bytes())
+    export(sweep, page)
+    names = sorted(p.name for p in (page / "figures").iterdir())
+    assert names == ["heat_adam_seed1.png", "heat_azure_seed0.png"]
+    (sweep / "heat_adam_1" / "s.png").unlink()
+    export(sweep, page)  # a figure that is not there: none shown, nothing fails
+    assert sorted(p.name for p in (page / "figures").iterdir()) == ["heat_azure_seed0.png"]

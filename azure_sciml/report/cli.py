@@ -107,6 +107,10 @@ def export(root: Path, dest: Path, sweep: str | None = None) -> Path:
     shown = {id(run) for by_opt in group_runs(runs).values() for r in by_opt.values()
              if (run := solution_run(r)) is not None}  # fmt: skip
     runs = [_with_figure(run, root, dest, id(run) in shown) for run in runs]
+    kept = {run["figure"] for run in runs}
+    for stale in (dest / "figures").glob("*.png"):  # from an earlier export to the same page
+        if f"figures/{stale.name}" not in kept:
+            stale.unlink()
     if (root / SWEEP_CONFIG).is_file() and root.resolve() != dest.resolve():
         shutil.copyfile(root / SWEEP_CONFIG, dest / SWEEP_CONFIG)
     sweep = sweep or next((run["sweep"] for run in runs if "sweep" in run), str(root))
@@ -115,6 +119,9 @@ def export(root: Path, dest: Path, sweep: str | None = None) -> Path:
 
 def _with_figure(run: Run, root: Path, dest: Path, shown: bool) -> Run:
     if not shown:
+        return {**run, "figure": None}
+    if not (root / run["figure"]).is_file():
+        log.warning("%s: no such figure; the page shows none for this run", root / run["figure"])
         return {**run, "figure": None}
     name = f"figures/{run['problem']}_{run['optimizer']}_seed{run.get('seed')}.png"
     (dest / "figures").mkdir(exist_ok=True)
