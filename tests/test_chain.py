@@ -236,3 +236,16 @@ def test_refine_none_is_the_optimizer_alone(tmp_path):
         "refine=none", "progress=false", "save_plot=false",
     )
     assert record["optimizer"] == "adam" and record["optimizer_stats"] is None
+
+
+def test_the_readme_chain_example_runs():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- chain-example -->\s*```python\n(.*?)```", readme, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(block, "README chain-example", "exec"), namespace)
+    result = namespace["result"]
+    assert result.n_loss_evals == 600 and result.optimizer.stats()["handover_eval"] == 300
+    assert result.metrics["rel_l2"] < 0.1
