@@ -151,10 +151,11 @@ def run_labels(
 ) -> dict[str, Any]:
     """The record's labels, config and provenance, whatever state the config is in (a failed
     record needs them too)."""
-    target = str(OmegaConf.select(cfg, "problem._target_", default="?"))
+    target = OmegaConf.select(cfg, "problem._target_", default="?",
+                              throw_on_resolution_failure=False)
     seed = safe_get(cfg, "seed")
     return {
-        "problem": problem_name(choices.get("problem"), target, overrides),
+        "problem": problem_name(choices.get("problem"), str(target), overrides),
         "optimizer": optimizer_label(choices),
         "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
         "headline_metric": None,
@@ -457,13 +458,18 @@ class SweepJob:
     num: int
 
     def finished(self, record: Mapping[str, Any], seconds: float, skipped: bool) -> None:
+        """Leave this job's marker and log its progress line; never fails the job."""
         try:
             write_json_atomic(self.dir / PROGRESS_DIR / f"{self.num}.json",
                               {"seconds": seconds, "skipped": skipped})
             done, computed, elapsed = self.count()
-        except OSError:  # progress is a courtesy: never fail a job over it
+        except OSError:
             done, computed, elapsed = None, 0, 0.0
-        total = sweep_size(self.dir)
+        try:
+            total = sweep_size(self.dir)
+        except Exception:  # a multirun.yaml that does not parse
+            log.warning("%s does not parse: the sweep's size is unknown", self.dir / SWEEP_CONFIG)
+            total = None
         log.info("%s", progress_line(record, seconds, skipped, done, total, computed, elapsed))
 
     def count(self) -> tuple[int, int, float]:

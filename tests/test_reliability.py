@@ -78,7 +78,8 @@ def app_process(run_dir: Path, *overrides: str, kill_at: int | None = None):
 
 def test_killed_run_relaunched_with_another_seed_is_that_seeds_run(tmp_path):
     """SIGKILL mid-run (seed 0), then the same run dir with seed 7: seed 7's own result."""
-    assert app_process(tmp_path / "reference", "seed=7").returncode == 0
+    run_app(tmp_path / "reference", "~problem", "+problem._target_=killable.Killable",
+            "+problem.steps=60", "checkpoint_every=10", *QUIET, "seed=7")  # in-process, unkilled
     killed = app_process(tmp_path / "run", "seed=0", kill_at=35)
     assert killed.returncode == -9 and (tmp_path / "run" / CHECKPOINT_FILE).exists()
     relaunched = app_process(tmp_path / "run", "seed=7")
