@@ -22,7 +22,7 @@ from azure_sciml.report.stats import (
     scored,
     seed_key,
     solution_run,
-)  # fmt: skip
+)
 
 SHARED_KEYS = ("problem", "dtype", "clip_grad_norm")  # config every optimizer must share
 NON_NEGATIVE = ("gap",)  # distances to a known minimum: >= 0 up to the reference's rounding
