@@ -102,6 +102,32 @@ def test_data_split_and_windows_stay_in_training_part():
     assert is_train_state.all(dim=-1).any(dim=-1).all()
 
 
+def test_full_batch_windows_cover_the_training_part_and_the_loss_is_deterministic():
+    problem, model = built(batch=0)
+    windows = problem._windows(10)
+    assert windows.shape == (10, 88, 2)  # consecutive windows sharing end points: 9 steps each
+    torch.testing.assert_close(windows[0, 0], problem.y_true[0])
+    torch.testing.assert_close(windows[-1, :-1], windows[0, 1:])  # each ends where the next starts
+    assert windows[-1, -1].equal(problem.y_true[88 * 9])
+    torch.manual_seed(1)
+    first = problem.loss(model)
+    torch.manual_seed(2)
+    assert torch.equal(problem.loss(model), first)  # no random draw: what L-BFGS needs
+
+
+def test_windows_grow_geometrically_then_stay_and_resume_where_they_were():
+    problem, model = built(window=10, max_window=160, grow_until=0.5, steps=100)
+    sizes = []
+    for _ in range(60):
+        sizes.append(problem.current_window())
+        problem.loss(model)
+    assert sizes[0] == 10 and sizes[25] == 40 and sizes[50:] == [160] * 10
+    assert sizes == sorted(sizes)
+    resumed, _ = built(window=10, max_window=160, grow_until=0.5, steps=100)
+    resumed.load_state_dict(problem.state_dict())
+    assert resumed.current_window() == 160
+
+
 def test_same_seed_same_windows_and_weights():
     (a, model_a), (b, model_b) = built(seed=5), built(seed=5)
     c, model_c = built(seed=6)
