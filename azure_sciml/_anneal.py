@@ -31,7 +31,7 @@ WAIT, SETTLE, ANCHORED, DESCEND, DONE = "wait", "settle", "anchored", "descend",
 class Settings:
     """The annealing schedule. ``sa_steps``, ``T0``, ``interval`` (sa_interval) and ``patience``
     (sa_patience) are Azure's arguments; the rest are the algorithm's fixed constants, exposed for
-    ablation studies (docs/algorithm.md gives each one's evidence)."""
+    ablation studies (docs/algorithm.md gives each one's evidence). The random key is state."""
 
     sa_steps: int = 1000
     T0: float = 0.2
@@ -46,7 +46,6 @@ class Settings:
     converge_from: int = 2  # descents of at least this many K are "long"
     uphill_window: int = 20  # D: mean of the last this many uphill changes ...
     uphill_cap: float = 5.0  # ... each capped at this many times their median
-    seed: int = 0  # key of the Metropolis test's uniform draws
 
     @property
     def long_descents(self) -> bool:
@@ -55,6 +54,7 @@ class Settings:
 
 @dataclass
 class ControllerState:
+    seed: int = 0  # key of the Metropolis test's uniform draws: u_n = U(seed, n)
     phase: str = WAIT
     step: int = 0  # steps observed
     first_loss: float | None = None  # stall test: scale = first_loss - best
@@ -279,7 +279,7 @@ class Controller:
         if delta > 0.0:
             st.uphill = [*st.uphill, delta][-s.uphill_window :]
         temp = self.temperature_now() * (robust_scale(st.uphill, s.uphill_cap) or 0.0)
-        u = random.Random(f"{s.seed}:{st.n_judged}").random()
+        u = random.Random(f"{st.seed}:{st.n_judged}").random()
         st.n_judged += 1
         st.phase, st.since = ANCHORED, None
         if metropolis_accept(delta, temp, u):

@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from azure_sciml._adam import adam_update, fused_adam
-from azure_sciml._anneal import Controller, Decision, Settings
+from azure_sciml._anneal import Controller, ControllerState, Decision, Settings
 from azure_sciml._noise import Noise
 
 _GLOBAL = "azure"  # key of the optimizer-wide state in ``self.state`` (saved by ``state_dict``)
@@ -101,8 +101,8 @@ class Azure(Optimizer):
         fused: ``True`` runs the Adam part with torch's fused kernel (CPU and CUDA).
         total_steps: the run's number of steps; sets ``sa_steps`` to 90% of it unless given.
         settings: :class:`azure_sciml._anneal.Settings` for ablation studies of the algorithm's
-            fixed constants (its ``sa_steps``, ``T0``, ``interval``, ``patience`` and ``seed``
-            come from the arguments above).
+            fixed constants (its ``sa_steps``, ``T0``, ``interval`` and ``patience`` come from
+            the arguments above).
 
     float16 parameters: a restart zeroes only the first moment (a restarted second moment would
     underflow). Counters (:meth:`stats`): ``n_loss_evals`` (closure calls), ``n_proposals``,
@@ -151,10 +151,11 @@ class Azure(Optimizer):
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
         self.total_steps, self.sa_steps, self.sa_momentum = total_steps, sa_steps, sa_momentum
-        self._controller = Controller(replace(
+        schedule = replace(
             settings or Settings(), sa_steps=sa_steps, T0=T0, interval=sa_interval,
-            patience=sa_patience, seed=seed,
-        ))
+            patience=sa_patience,
+        )
+        self._controller = Controller(schedule, ControllerState(seed=seed))
         self._noise = Noise(seed)
         self._n_loss_evals = 0
         self._warned: set[str] = set()
@@ -347,7 +348,7 @@ class Azure(Optimizer):
         if not params:
             return
         hyper = {**group, "lr": float(group["lr"]) * lr_factor}
-        if group["fused"]:
+        if group.get("fused"):
             fused_adam(params, grads, exp_avgs, exp_avg_sqs, steps, hyper)
         else:  # scratch buffers of the update: a cache, never in ``state_dict``
             scratch = self.__dict__.setdefault("_adam_scratch", {})
@@ -364,12 +365,13 @@ class Azure(Optimizer):
     def _check_devices(self) -> None:
         """The fused kernel's devices, checked before any state is created."""
         for group in self.param_groups:
-            if not group["fused"]:
+            if not group.get("fused"):
                 continue
             for p in group["params"]:
-                if p.device.type not in ("cpu", "cuda"):
+                if p.device.type not in ("cpu", "cuda") or not p.is_floating_point():
                     raise RuntimeError(
-                        f"Azure(fused=True) supports CPU and CUDA tensors, not {p.device.type}; "
+                        "`fused=True` requires all the params to be floating point Tensors of "
+                        f"supported devices (CPU, CUDA), got {p.dtype} on {p.device.type}; "
                         "use fused=None"
                     )
 
