@@ -91,7 +91,7 @@ def test_counting_field_counts_and_passes_through():
 
 
 def test_data_split_and_windows_stay_in_training_part():
-    problem, _ = built()
+    problem, _ = built(batch=20)
     assert (problem.n_points, problem.n_train) == (1000, 800)
     last_train, first_extrap = problem.t[problem.n_train - 1 : problem.n_train + 1].tolist()
     assert last_train <= problem.t_train < first_extrap
@@ -129,8 +129,8 @@ def test_windows_grow_geometrically_then_stay_and_resume_where_they_were():
 
 
 def test_same_seed_same_windows_and_weights():
-    (a, model_a), (b, model_b) = built(seed=5), built(seed=5)
-    c, model_c = built(seed=6)
+    (a, model_a), (b, model_b) = built(seed=5, batch=20), built(seed=5, batch=20)
+    c, model_c = built(seed=6, batch=20)
     windows = []
     for problem, seed in [(a, 1), (b, 1), (c, 2)]:
         torch.manual_seed(seed)
@@ -208,7 +208,7 @@ def test_plot_writes_png(tmp_path):
 def test_defaults_follow_torchdiffeq_demo():
     problem = NeuralODE()
     assert (problem.system, problem.n_points, problem.t_end) == ("spiral", 1000, 25.0)
-    assert (problem.window, problem.batch, problem.hidden, problem.solver) == (10, 20, 50, "dopri5")
+    assert (problem.window, problem.batch, problem.hidden, problem.solver) == (10, 0, 50, "dopri5")
     assert problem.metric == "extrap_mse" and problem.steps > 0 and problem.lr > 0
 
 
