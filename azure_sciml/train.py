@@ -9,6 +9,7 @@ L-BFGS's line search), so an optimizer that evaluates more per step is charged f
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -22,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from azure_sciml.optim import Azure
 from azure_sciml.runs import config_differences
 
 log = logging.getLogger(__name__)
@@ -185,7 +187,7 @@ def fit(
     # an optimizer that draws from torch's RNG when built (Azure with seed=None draws its seed)
     # must not shift the stream the training data come from: same minibatches for every optimizer
     with torch.random.fork_rng(devices=_cuda_indices(torch.device(device))):
-        opt = optimizer(counter.params)
+        opt = _with_run_length(optimizer, budget)(counter.params)
         sched = scheduler(opt) if scheduler is not None else None
     loop = _Loop(problem, model, opt, sched, counter, config)
     if resume and checkpoint is not None and Path(checkpoint).exists():
@@ -200,11 +202,24 @@ def fit(
             loop.wall = time.perf_counter() - start
             loop.save(Path(checkpoint))
     loop.wall = time.perf_counter() - start
+    if callable(getattr(opt, "finish", None)):  # Azure: back to the best point judged
+        opt.finish()
     if checkpoint is not None:
         loop.save(Path(checkpoint))
     if bar is not None:
         bar.close()
     return _result(loop)
+
+
+def _with_run_length(optimizer: OptimizerFactory, budget: int) -> OptimizerFactory:
+    """An Azure factory that sets neither ``sa_steps`` nor ``total_steps`` gets the run's budget
+    as ``total_steps`` (its annealing phase follows from the run length)."""
+    func = optimizer.func if isinstance(optimizer, functools.partial) else optimizer
+    given = optimizer.keywords if isinstance(optimizer, functools.partial) else {}
+    is_azure = isinstance(func, type) and issubclass(func, Azure)
+    if is_azure and not {"sa_steps", "total_steps"} & set(given):
+        return functools.partial(optimizer, total_steps=budget)
+    return optimizer
 
 
 def _cuda_indices(device: torch.device) -> list[int]:
