@@ -421,8 +421,8 @@ def instantiate(node: DictConfig, group: str, hint: str = "") -> Any:
             f"{group}._target_={target_path!r}: cannot import ({one_line(cause)}){fix}"
         ) from err
     check_arguments(target, values, group, hint)
-    try:
-        return hydra.utils.instantiate(node)
+    try:  # plain lists and dicts, as a constructor called from Python gets them
+        return hydra.utils.instantiate(node, _convert_="all")
     except InstantiationException as err:
         cause = err.__cause__ or err
         raise ConfigError(f"{blame(node, group, cause)}: {one_line(cause)}") from err

@@ -95,6 +95,7 @@ def test_relaunch_with_another_lr_starts_afresh_not_with_the_old_param_groups(tm
     from azure_sciml import app
 
     reference = run_app(tmp_path / "reference", *TINY, *ADAM, "optimizer.lr=0.05")
+    assert read_result(tmp_path / "reference")["config"]["optimizer"]["lr"] == 0.05
     real_fit = interrupted(monkeypatch, app, after=30)
     with pytest.raises(KeyboardInterrupt):
         run_app(tmp_path / "job", *TINY, *ADAM)  # lr 0.01, the problem's
@@ -111,10 +112,11 @@ def test_cosmetic_keys_neither_invalidate_a_checkpoint_nor_a_finished_result(tmp
     with pytest.raises(KeyboardInterrupt):
         run_app(tmp_path / "job", *TINY)
     monkeypatch.setattr(app, "fit", real_fit)
-    resumed_evals = []
-    monkeypatch.setattr(app, "fit", lambda *a, **k: resumed_evals.append(k) or real_fit(*a, **k))
+    problems = []
+    monkeypatch.setattr(app, "fit", lambda p, *a, **k: problems.append(p) or real_fit(p, *a, **k))
     cosmetic = ["progress=true", "save_plot=true", "+targets=[]"]
-    assert run_app(tmp_path / "job", *TINY, *cosmetic) == reference  # resumed: same numbers
+    assert run_app(tmp_path / "job", *TINY, *cosmetic) == reference  # same numbers,
+    assert problems[0].n_evals == 30  # and only the 30 evaluations left were run: resumed
     stamp = (tmp_path / "job" / "result.json").stat().st_mtime_ns
     relaunch = [*TINY, "progress=true", "save_plot=false", "checkpoint_every=7", "resume=true"]
     monkeypatch.setattr(app, "fit", pytest.fail)  # a skipped run trains nothing
@@ -286,8 +288,10 @@ def test_good_values_pass_the_typed_checks():
                          "clip_grad_norm=2", "checkpoint_every=0", "scheduler=step_decay")
     problem, make = setup(cfg)
     assert problem.steps == 20 and make([torch.zeros(1, requires_grad=True)]).defaults["lr"]
-    cfg = compose_config("optimizer=adam", "optimizer.betas=[0.8,0.99]", "optimizer.lr=1")
-    assert setup(cfg)[1]([torch.zeros(1, requires_grad=True)]).defaults["lr"] == 1
+    for optimizer in ("adam", "azure"):  # lists reach the constructor as plain lists
+        cfg = compose_config(f"optimizer={optimizer}", "++optimizer.betas=[0.8,0.99]")
+        betas = setup(cfg)[1]([torch.zeros(1, requires_grad=True)]).defaults["betas"]
+        assert list(betas) == [0.8, 0.99]
 
 
 # ---------------------------------------------------------------- 4. every sweep ends in a report
