@@ -4,6 +4,7 @@ import functools
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -153,3 +154,46 @@ def test_importing_the_problems_does_not_import_scikit_learn():
     code = "import sys, azure_sciml.problems; sys.exit('sklearn' in sys.modules)"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     assert subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode == 0
+
+
+# ---------------------------------------------------------------- README numbers = the report's
+
+REPO = Path(__file__).resolve().parents[1]
+REPORT = REPO / "docs" / "results" / "classify" / "report.md"
+
+
+def table_rows(lines: list[str]) -> list[list[str]]:
+    """The cells of a markdown table's rows (header first, the separator row left out)."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
+    return [r for r in rows if not set("".join(r)) <= set("-: ")]
+
+
+def report_cells(report: str, problem: str) -> dict[str, dict[str, str]]:
+    """``{optimizer: {column: cell}}`` of the report's table for ``problem``."""
+    section = report.split(f"\n## {problem}\n", 1)[1].split("\n## ", 1)[0]
+    first_table = section[section.index("\n|") :].split("\n\n", 1)[0]
+    header, *rows = table_rows(first_table.strip().splitlines())
+    return {row[0]: dict(zip(header, row, strict=False)) for row in rows if row[0] in OPTIMIZERS}
+
+
+OPTIMIZERS = ("Adam", "AdamW", "Azure")
+
+
+@pytest.mark.skipif(not REPORT.exists(), reason="no committed classify report")
+def test_readme_classification_numbers_are_the_reports():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("<!-- classify-results -->", 1)[1].split("\n## ", 1)[0]
+    report = REPORT.read_text()
+    checked = 0
+    for problem in ("two_moons", "digits"):
+        block = section.split(f"<!-- {problem} -->", 1)[1].split("\n\n", 1)[0]
+        header, *rows = table_rows([line for line in block.splitlines() if line.startswith("|")])
+        ours = report_cells(report, problem)
+        for row in rows:
+            if not row[0].startswith("ours, "):
+                continue
+            optimizer = row[0].removeprefix("ours, ")
+            for column, cell in zip(header[1:], row[1:], strict=True):
+                assert cell == ours[optimizer][column], (problem, optimizer, column)
+                checked += 1
+    assert checked == 2 * 3 * 3  # two problems x three optimizers x three metrics
