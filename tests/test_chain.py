@@ -249,3 +249,33 @@ def test_the_readme_chain_example_runs():
     result = namespace["result"]
     assert result.n_loss_evals == 600 and result.optimizer.stats()["handover_eval"] == 300
     assert result.metrics["rel_l2"] < 0.1
+
+
+class ClimbsUphill(torch.optim.Optimizer):
+    """Evaluates, steps uphill, evaluates again and stays there: a failed line search."""
+
+    def __init__(self, params):
+        super().__init__(params, {"lr": 0.1})
+
+    def step(self, closure):
+        p = self.param_groups[0]["params"][0]
+        closure()
+        self.state[p]["history"] = torch.ones(1)
+        with torch.no_grad():
+            p.add_(0.5 * p.grad)
+        closure()
+        return None
+
+
+def test_a_search_that_finds_nothing_lower_goes_back_to_its_start_and_restarts():
+    x = torch.ones(1, requires_grad=True)
+    opt = Chain([x], ADAM, ClimbsUphill, at=0.0, total_steps=10)
+
+    def closure():
+        opt.zero_grad()
+        loss = x.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    assert x.item() == 1.0 and opt.stats()["restarts"] == 1 and not opt.then.state
