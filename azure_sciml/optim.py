@@ -363,11 +363,14 @@ class Azure(Optimizer):
         return state
 
     def _check_devices(self) -> None:
-        """The fused kernel's devices, checked before any state is created."""
+        """The fused kernel's devices, checked before any state is created (parameters with a
+        gradient only, as Adam)."""
         for group in self.param_groups:
             if not group.get("fused"):
                 continue
             for p in group["params"]:
+                if p.grad is None:
+                    continue
                 if p.device.type not in ("cpu", "cuda") or not p.is_floating_point():
                     raise RuntimeError(
                         "`fused=True` requires all the params to be floating point Tensors of "

@@ -457,3 +457,13 @@ def test_a_state_dict_without_the_fused_flag_loads():
         del group["fused"]
     opt.load_state_dict(sd)
     drive(opt, params, quad_loss(params), 3)
+
+
+def test_fused_checks_only_parameters_with_gradients():
+    """As Adam: a parameter left behind on another device without a gradient does not matter."""
+    stale = nn.Parameter(torch.zeros(3, device="meta"))
+    live = nn.Parameter(torch.ones(3))
+    live.grad = torch.ones(3)
+    opt = Azure([stale, live], fused=True, sa_steps=0, lr=0.1)
+    opt.step()
+    assert torch.allclose(live.detach(), torch.full((3,), 0.9))
