@@ -47,7 +47,8 @@ class Azure(Optimizer):
             settle: after R steps  anchor ← θ_k, L_a ← L_k;  best ← θ_k if L_k < L_best
             descend (proposal made at k_p):  judged at k - k_p = R, or, if R >= 2K ("long"),
                 at the first of R, R+K, ... (at most 20 K) whose last K steps lowered L by at
-                most η D;  a long descent restarts m, v, t every K steps and runs at lr ρ γ
+                most η D;  a descent longer than K restarts m, v, t every K steps; a long one
+                runs at lr ρ γ
             judge:  Δ ← L_k - L_a;  if Δ > 0: append Δ to the last 20 uphill changes
                 D ← their mean, each capped at 5x their median        (the loss scale)
                 T ← T0 (1 - (k - k0) / (S - k0))                          (linear cooling)
