@@ -303,7 +303,7 @@ def test_the_page_in_a_real_browser(browser_page, server, results):
     for typed in ("../", "outside", "/etc"):
         sweep.fill(typed)
         page.locator("#open").click()
-        page.locator("#note").get_by_text(typed).first.wait_for(timeout=30_000)
+        page.locator("#note").get_by_text(typed).first.wait_for(timeout=90_000)  # a loaded CI box
         assert "Cannot open" in page.locator("#note").inner_text()
     assert "do not read" not in page.content()
     # Stop ends the long run
