@@ -114,7 +114,7 @@ class Chain(torch.optim.Optimizer):
             loss = self.active.step(tracker)
         except BudgetSpent:
             self.n_cut += tracker.restore_best()
-            loss = tracker.first_loss
+            return tracker.first_loss
         except FloatingPointError:
             tracker.restore_best()
             raise
