@@ -333,21 +333,23 @@ class Azure(Optimizer):
             self._adam_group(group, lr_factor if group["sigma"] > 0 else 1.0)
 
     def _adam_group(self, group: dict, lr_factor: float) -> None:
-        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        params, grads, exp_avgs, exp_avg_sqs, step_ts = [], [], [], [], []
         for p in group["params"]:
             if p.grad is None:
                 continue
             if p.grad.is_sparse:
                 raise RuntimeError("Azure does not support sparse gradients")
             state = self._adam_state(p)
-            state["step"] += 1
-            params.append(_real(p))
-            grads.append(_real(p.grad))
-            exp_avgs.append(_real(state["exp_avg"]))
-            exp_avg_sqs.append(_real(state["exp_avg_sq"]))
-            steps.append(float(state["step"]))
+            tensors = (p, p.grad, state["exp_avg"], state["exp_avg_sq"])
+            if p.is_complex():  # Adam's treatment: real views, |g|² per component
+                tensors = tuple(map(torch.view_as_real, tensors))
+            for out, t in zip((params, grads, exp_avgs, exp_avg_sqs), tensors, strict=True):
+                out.append(t)
+            step_ts.append(state["step"])
         if not params:
             return
+        torch._foreach_add_(step_ts, 1.0)
+        steps = [t.item() for t in step_ts]  # CPU tensors, as Adam keeps them: no device sync
         hyper = {**group, "lr": float(group["lr"]) * lr_factor}
         if group.get("fused"):
             fused_adam(params, grads, exp_avgs, exp_avg_sqs, steps, hyper)
