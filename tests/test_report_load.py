@@ -119,3 +119,17 @@ def test_an_export_keeps_only_the_figures_its_report_shows(tmp_path):
     (sweep / "heat_adam_1" / "s.png").unlink()
     export(sweep, page)  # a figure that is not there: none shown, nothing fails
     assert sorted(p.name for p in (page / "figures").iterdir()) == ["heat_azure_seed0.png"]
+
+
+def test_a_large_table_is_written_gzipped_and_read_back(tmp_path, monkeypatch):
+    from azure_sciml.report import load
+
+    runs = [{"problem": "p", "optimizer": "adam", "seed": k, "status": "ok",
+             "metrics": {"x": float(k)}} for k in range(50)]
+    monkeypatch.setattr(load, "GZIP_ABOVE", 100)
+    written = load.write_table(tmp_path / load.TABLE, runs, sweep="s")
+    assert written.name == "runs.jsonl.gz" and not (tmp_path / load.TABLE).exists()
+    assert [r["seed"] for r in load.load_runs(tmp_path)] == list(range(50))
+    monkeypatch.setattr(load, "GZIP_ABOVE", 10**9)  # small again: plain text, the .gz removed
+    assert load.write_table(tmp_path / load.TABLE, runs, sweep="s").name == "runs.jsonl"
+    assert not written.exists()

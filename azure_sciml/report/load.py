@@ -12,6 +12,7 @@ rebuilt from the table says what the sweep's said.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -24,15 +25,19 @@ from azure_sciml.report.stats import Run
 from azure_sciml.runs import RESULT_FILE, problem_name, read_record
 
 TABLE = "runs.jsonl"
+TABLE_GZ = "runs.jsonl.gz"  # the same table, gzipped, for sweeps whose table is large
+GZIP_ABOVE = 256_000  # bytes of JSONL
 HISTORY_POINTS = 32
 SWEEP_LEVEL = ("targets",)  # config keys the sweep holds (multirun.yaml), not each run
 
 
 def load_runs(root: Path) -> list[Run]:
-    """The runs of the dirs below ``root`` or, when there are none, of ``root/runs.jsonl``."""
+    """The runs of the dirs below ``root`` or, when there are none, of ``root/runs.jsonl``
+    (or ``runs.jsonl.gz``)."""
     runs = load_run_dirs(root)
-    if not runs and (root / TABLE).is_file():
-        return read_table(root / TABLE)
+    for name in (TABLE, TABLE_GZ):
+        if not runs and (root / name).is_file():
+            return read_table(root / name)
     return runs
 
 
@@ -90,7 +95,9 @@ def job_labels(job_dir: Path) -> Run:
 def read_table(path: Path) -> list[Run]:
     """The runs of a ``runs.jsonl``; ``ValueError`` names the line that is not a record."""
     runs = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+    path = Path(path)
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -105,10 +112,18 @@ def read_table(path: Path) -> list[Run]:
 
 
 def write_table(path: Path, runs: Iterable[Run], sweep: str) -> Path:
-    """One compact line per run (see the module docstring)."""
+    """One compact line per run (see the module docstring); gzipped next to ``path`` (``.gz``)
+    when the text is over ``GZIP_ABOVE`` bytes. Returns the path written."""
     lines = [json.dumps(table_record(run, sweep), separators=(",", ":")) for run in runs]
-    Path(path).write_text("".join(line + "\n" for line in lines))
-    return Path(path)
+    text, path = "".join(line + "\n" for line in lines), Path(path)
+    zipped = path.with_name(path.name + ".gz")
+    if len(text) > GZIP_ABOVE:
+        zipped.write_bytes(gzip.compress(text.encode(), mtime=0))  # mtime 0: the same bytes
+        path.unlink(missing_ok=True)
+        return zipped
+    path.write_text(text)
+    zipped.unlink(missing_ok=True)
+    return path
 
 
 def table_record(run: Run, sweep: str) -> Run:
