@@ -12,9 +12,12 @@ Phases::
                                                           └──(propose)──▶ descend
     any ──(end of the phase or finish())──▶ done         (back to the best point judged)
 
-Every threshold is invariant to ``L → a·L + b`` (``a > 0``): the stall test measures progress
-against the distance the loss has come since the first step, and the temperature's loss scale is
-a robust mean of the loss increases the Metropolis test has judged.
+Every threshold is invariant to ``L → a·L`` (``a > 0``) and, for losses that do not head for 0,
+to ``L → L + b``: the stall test measures progress against the distance the loss has come since
+the first step, and the temperature's loss scale is a robust mean of the loss increases the
+Metropolis test has judged. A positive loss that has fallen below 1% of its first value (a
+residual or an MSE) is judged on a log scale instead, relative to its own size, so a slow, steady
+descent towards 0 is not mistaken for a settled minimum.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class Settings:
     descent_lr: float = 2.0  # ρ: lr factor of a long descent
     blend: bool = True  # short descents: proposals shrink along a sigmoid mid-phase
     stall_tol: float = 3e-4  # progress that counts, as a fraction of L_first - L_best
+    log_below: float = 0.01  # a positive loss under this fraction of its first value heads for
+    log_tol: float = 1e-3  # 0 (a residual, an MSE): progress that counts is this fraction of it
     longest: int = 20  # longest converging descent, in K
     converge_from: int = 2  # descents of at least this many K are "long"
     uphill_window: int = 20  # D: mean of the last this many uphill changes ...
@@ -235,14 +240,21 @@ class Controller:
 
     def _stalled(self, loss: float) -> bool:
         """The best loss has not improved by ``stall_tol (L_first - L_best)`` for ``patience``
-        steps, and the loss moved less than that per step on average: Adam has settled."""
+        steps, and the loss moved less than that per step on average: Adam has settled. A
+        positive loss that has fallen below ``log_below`` of its first value is heading for 0 (a
+        PINN residual, an MSE) and keeps improving slowly for a long time: there the progress
+        that counts is ``log_tol · L_best``, as in v1."""
         st, s = self.state, self.settings
         if st.first_loss is None:
             st.first_loss = loss
         st.jitter += 0.0 if st.last_loss is None else abs(loss - st.last_loss)
         st.last_loss = loss
         best = st.watch_loss
-        scale = s.stall_tol * max(st.first_loss - min(loss, math.inf if best is None else best), 0)
+        low = min(loss, math.inf if best is None else best)
+        if 0 < low < s.log_below * st.first_loss:  # heading for 0: judged on a log scale (v1)
+            scale = s.log_tol * low
+        else:  # an energy, a loss with an offset: against the distance come since the start
+            scale = s.stall_tol * max(st.first_loss - low, 0)
         if best is None or loss < best - scale:
             st.watch_loss, st.watch_since, st.jitter = loss, st.step, 0.0
             return s.patience == 0

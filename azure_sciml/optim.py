@@ -40,8 +40,9 @@ class Azure(Optimizer):
             L_k, g_k ← f(θ_k)          (closure, or step(loss=L_k) after your own backward)
             no loss given:  Adam update; next k                 (nothing to judge: plain Adam)
             L_k NaN/Inf:  θ ← anchor (if exploring); no update; next k
-            wait (k < k0): once min L has improved by < 3e-4 (L_0 - min L) for P steps and L
-                moved less than that per step, and a proposal could still be judged before S:
+            wait (k < k0): once min L has improved by < 3e-4 (L_0 - min L) (a positive loss
+                under 1% of L_0, heading for 0: < 1e-3 min L) for P steps and L moved less than
+                that per step, and a proposal could still be judged before S:
                 k0 ← k;  best ← θ_k with its m, v, t;  m, v, t ← 0;
                 R ← clamp(round(c (k0 - P)), K, 10 K)                  (descent length)
             settle: after R steps  anchor ← θ_k, L_a ← L_k;  best ← θ_k if L_k < L_best
@@ -64,8 +65,9 @@ class Azure(Optimizer):
             k + 1 = S, or finish():  θ, m, v, t ← best's if L_best < L_a (or a proposal is
                 still descending);  from then on plain Adam
 
-    Every threshold is invariant to ``L → a L + b`` (``a > 0``): the same decisions and end point
-    whatever the loss's units or constant offset. ``sa_steps=0`` makes Azure exactly
+    Every threshold is invariant to ``L → a L`` (``a > 0``), and to ``L → L + b`` except for a
+    positive loss heading for 0 (under 1% of its first value), which is judged on a log scale: a
+    residual's slow descent is not a settled minimum. ``sa_steps=0`` makes Azure exactly
     ``torch.optim.Adam`` (``Adam(foreach=True)``, or ``Adam(fused=True)`` with ``fused=True``), bit
     for bit; so does a loop that never gives Azure a loss (it warns once, since it then cannot
     anneal). While Adam keeps improving or the loss keeps moving (minibatch noise), Azure is Adam.

@@ -80,6 +80,20 @@ def test_no_exploring_without_time_to_judge_a_proposal():
     assert ctl.state.phase == DONE and ctl.state.start is None
 
 
+def test_a_loss_heading_for_zero_is_judged_on_a_log_scale():
+    """A residual's slow power-law descent after a fast drop (a PINN) is not a stall; scaling the
+    loss does not change that, and an energy with the same shape (offset below 0) does stall."""
+    pinn = [1.0 / (1.0 + k) ** 1.2 for k in range(3000)]
+
+    def start(losses):
+        ctl = Controller(Settings(sa_steps=10_000, patience=50, interval=10))
+        feed(ctl, losses)
+        return ctl.state.start
+
+    assert start(pinn) is None and start([1000.0 * x for x in pinn]) is None
+    assert start([x - 5.0 for x in pinn]) is not None  # not heading for 0: the offset rule
+
+
 def test_a_noisy_loss_never_starts_exploring():
     ctl = Controller(Settings(sa_steps=1000, patience=5, interval=2))
     feed(ctl, [100.0 - k for k in range(20)])
@@ -88,7 +102,7 @@ def test_a_noisy_loss_never_starts_exploring():
 
 
 def test_the_stall_test_is_affine_invariant():
-    losses = [50.0 * math.exp(-k / 15.0) + 1e-3 * math.sin(k) for k in range(300)]
+    losses = [10.0 + 50.0 * math.exp(-k / 15.0) + 1e-3 * math.sin(k) for k in range(300)]
 
     def start(a, b):
         ctl = Controller(Settings(sa_steps=1000, patience=20, interval=5))
