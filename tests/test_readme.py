@@ -32,7 +32,8 @@ def test_quickstart_runs_and_trains():
 def test_fit_example_runs():
     namespace: dict = {}
     exec(compile(block_after("fit-example"), "README-fit-example", "exec"), namespace)
-    assert namespace["result"].n_loss_evals == 500
+    assert namespace["result"].n_loss_evals == 3000
+    assert namespace["result"].metrics["gap"] < 1e-4  # Azure: LJ13's global minimum (seed 0)
     assert torch.allclose(namespace["own"].model.weight.squeeze(), namespace["target"], atol=1e-3)
 
 
