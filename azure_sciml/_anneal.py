@@ -232,8 +232,7 @@ class Controller:
         if s.relax is not None:  # descent length from Adam's own relaxation time
             r = round(s.relax * (st.step - s.patience))
             descent = min(max(r, s.interval), 10 * s.interval)
-        longest = s.longest * s.interval if self._long(descent) else descent
-        if st.step + descent + longest >= s.sa_steps:
+        if st.step + descent + self._longest_descent(descent) >= s.sa_steps:
             return Decision()  # no proposal could be judged before the end: stay Adam
         st.phase, st.start, st.descent, st.best_loss = SETTLE, st.step, descent, loss
         return Decision(save=("best",), restart=True)  # Adam's settled point, with its moments
@@ -322,9 +321,11 @@ class Controller:
         descent = self.state.descent if descent is None else descent
         return s.long_descents and descent >= s.converge_from * s.interval
 
-    def _longest_descent(self) -> int:
-        s = self.settings
-        return s.longest * s.interval if self._long() else self.state.descent
+    def _longest_descent(self, descent: int | None = None) -> int:
+        """The most steps a proposal with descent length ``descent`` (default: the run's R) can
+        descend before its judgement."""
+        s, descent = self.settings, self.state.descent if descent is None else descent
+        return s.longest * s.interval if self._long(descent) else descent
 
     def _proposal_factor(self) -> float:
         st, s = self.state, self.settings

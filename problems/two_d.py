@@ -45,7 +45,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from azure_sciml.problems.rugged import Point
 
 ADJIMAN_Y = 0.10578346945171689  # root of cos(2) cos(y) + 4 y / (y^2 + 1)^2 = 0
 PENALTY = 10.0  # L1 weight outside a bounded function's box
@@ -111,17 +113,6 @@ FUNCTIONS: dict[str, Spec] = {
         rosenbrock, ((-2.0, 2.0), (-1.0, 3.0)), ((1.0, 1.0),), 0.0, 0.05, label="Rosenbrock",
     ),
 }  # fmt: skip
-
-
-class Point(nn.Module):
-    """The optimization variable: one point ``x`` of shape ``(2,)``."""
-
-    def __init__(self, x: Tensor):
-        super().__init__()
-        self.x = nn.Parameter(x)
-
-    def forward(self) -> Tensor:
-        return self.x
 
 
 class TwoDFunction:
