@@ -99,16 +99,25 @@ class Heat:
         if self._resample_due():
             self._sample_points()
         self.n_loss_evals += 1
+        linears = tanh_mlp_layers(model)
+        if linears is None:
+            return self.autograd_loss(model)
+        points = torch.cat([self.interior, self.boundary, self.initial])
+        params = [t for layer in linears for t in (layer.weight, layer.bias)]
+        return _MLPHeatLoss.apply(
+            points, self.initial_u, self.n_interior, self.n_boundary, self.diffusivity, *params
+        )
+
+    def autograd_loss(self, model: nn.Module) -> Tensor:
+        """The loss with the residual by nested autograd: any model (the fast path in
+        :meth:`loss` needs the tanh MLP of :meth:`build`); the reference the tests hold it to."""
         pde = self.residual(model, self.interior).pow(2).mean()
         boundary = model(self.boundary).pow(2).mean()
         initial = (model(self.initial) - self.initial_u).pow(2).mean()
         return pde + boundary + initial
 
     def residual(self, model: nn.Module, xt: Tensor) -> Tensor:
-        """PDE residual u_t - a u_xx at ``xt`` (shape (N, 2)), by autograd; shape (N, 1).
-
-        (Measured: carrying u_x, u_t, u_xx forward through the tanh layers instead is no faster
-        on CPU at this size; docs/benchmarks.md.)"""
+        """PDE residual u_t - a u_xx at ``xt`` (shape (N, 2)), by nested autograd; shape (N, 1)."""
         xt = xt.detach().requires_grad_(True)
         u = model(xt)
         (du,) = torch.autograd.grad(u.sum(), xt, create_graph=True)
@@ -197,3 +206,118 @@ def _mlp(width: int, depth: int) -> nn.Sequential:
             nn.init.zeros_(layer.bias)
     return nn.Sequential(*layers)
 
+
+
+def tanh_mlp_layers(model: nn.Module) -> list[nn.Linear] | None:
+    """The Linear layers of ``model`` when it is a plain ``nn.Sequential`` of Linear (with bias)
+    and Tanh layers alternating, 2 inputs, 1 output (what :func:`_mlp` builds); else None."""
+    if type(model) is not nn.Sequential or len(model) < 3 or len(model) % 2 == 0:
+        return None
+    for i, layer in enumerate(model):
+        if type(layer) is not (nn.Linear if i % 2 == 0 else nn.Tanh):
+            return None
+    linears = list(model)[::2]
+    if any(layer.bias is None for layer in linears):
+        return None
+    if linears[0].in_features != 2 or linears[-1].out_features != 1:
+        return None
+    return linears
+
+
+class _MLPHeatLoss(torch.autograd.Function):
+    """The heat loss of a tanh MLP with its gradient written out by hand (one forward pass, one
+    backward pass, two matmuls per layer each way), equal to :meth:`Heat.autograd_loss`.
+
+    Forward mode carries three row blocks through each layer in one (M + 2N, width) tensor, so
+    each layer is one matmul: the values h at all M points (interior first, then boundary and
+    initial) and, at the N interior points, the x-tangent h_x and the residual operator's image
+    D h = h_t - a h_xx. Through z = W h + b and h' = tanh(z), with s = 1 - h'^2 and
+    tanh'' = -2 h' s: h'_x = s z_x and D h' = s D z + 2 a h' s z_x^2 (the u_t and u_xx streams
+    fold into one, since D is linear). The residual is D u = (D h_L) w_out. The backward pass is
+    the chain rule through those formulas, the transposes of the same stacked matmuls.
+    """
+
+    @staticmethod
+    def forward(ctx, points, initial_u, n_interior, n_boundary, diffusivity, *params):
+        n, m, a = n_interior, points.shape[0], diffusivity
+        weights, biases = params[0::2], params[1::2]
+        inputs, saved = [], []
+        stack = None
+        for i, (weight, bias) in enumerate(zip(weights[:-1], biases[:-1], strict=True)):
+            if i == 0:
+                z = torch.addmm(bias, points, weight.t())
+                z_x, z_d = weight[:, 0], weight[:, 1]  # the inputs' tangents are constant
+            else:
+                z_all = stack @ weight.t()
+                z = z_all[:m].add_(bias)
+                z_x, z_d = z_all[m : m + n], z_all[m + n :]
+            inputs.append(stack)
+            stack = z.new_empty(m + 2 * n, weight.shape[0])
+            h = torch.tanh(z, out=stack[:m])
+            s = torch.addcmul(h.new_ones(()), h, h, value=-1)
+            h_n, s_n = h[:n], s[:n]
+            if i < len(weights) - 2:  # the top layer's x-tangent feeds nothing
+                torch.mul(s_n, z_x, out=stack[m : m + n])
+            hs = h_n * s_n
+            torch.addcmul(s_n * z_d, hs, z_x * z_x, value=2 * a, out=stack[m + n :])
+            saved.append((h, s, z_x, z_d, hs))
+        w_out, b_out = weights[-1], biases[-1]
+        # u is needed at the boundary and initial points only, D u at the interior ones
+        u = torch.addmm(b_out, stack[n:m], w_out.t())
+        residual = stack[m + n :] @ w_out.t()
+        boundary_u, initial_err = u[: n_boundary], u[n_boundary:] - initial_u
+        loss = residual.square().mean() + boundary_u.square().mean() + initial_err.square().mean()
+        seed = torch.cat([
+            boundary_u * (2 / boundary_u.shape[0]),
+            initial_err * (2 / initial_err.shape[0]),
+            residual * (2 / n),
+        ])
+        ctx.n, ctx.m, ctx.a = n, m, a
+        ctx.inputs, ctx.saved, ctx.stack, ctx.seed = inputs, saved, stack, seed
+        ctx.save_for_backward(points, *weights)
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        n, m, a = ctx.n, ctx.m, ctx.a
+        points, *weights = ctx.saved_tensors
+        seed = ctx.seed * grad_loss  # of the loss by u at stack rows n:m, D u at rows m + n:
+        seed_u, seed_d = seed[: m - n], seed[m - n :]
+        w_out, stack = weights[-1], ctx.stack
+        grads = [None] * (2 * len(weights))
+        grads[-2] = torch.addmm(seed_d.t() @ stack[m + n :], seed_u.t(), stack[n:m])
+        grads[-1] = seed_u.sum(0)
+        bar = torch.zeros_like(stack)  # gradient of the loss by the stack
+        torch.mm(seed_u, w_out, out=bar[n:m])
+        torch.mm(seed_d, w_out, out=bar[m + n :])
+        top = True
+        for i in reversed(range(len(weights) - 1)):
+            h, s, z_x, z_d, hs = ctx.saved[i]
+            h_n, s_n = h[:n], s[:n]
+            bar_a, bar_x, bar_d = bar[:m], bar[m : m + n], bar[m + n :]
+            bar_z = torch.empty_like(bar)
+            torch.mul(s_n, bar_d, out=bar_z[m + n :])
+            q = z_x * bar_d
+            if top:  # nothing downstream used the top layer's x-tangent
+                torch.mul(hs, q, out=bar_z[m : m + n]).mul_(4 * a)
+                bar_s = torch.mul(bar_d, z_d)
+            else:
+                torch.addcmul(s_n * bar_x, hs, q, value=4 * a, out=bar_z[m : m + n])
+                bar_s = torch.addcmul(bar_d * z_d, bar_x, z_x)
+            q.mul_(z_x)  # z_x^2 bar_d
+            bar_s.addcmul_(h_n, q, value=2 * a)
+            bar_h = torch.addcmul(bar_a[:n], s_n, q, value=2 * a).addcmul_(h_n, bar_s, value=-2)
+            torch.mul(s_n, bar_h, out=bar_z[:n])
+            torch.mul(s[n:], bar_a[n:], out=bar_z[n:m])
+            grads[2 * i + 1] = bar_z[:m].sum(0)
+            if i == 0:
+                grad_w = bar_z[:m].t() @ points
+                grad_w[:, 0] += bar_z[m : m + n].sum(0)
+                grad_w[:, 1] += bar_z[m + n :].sum(0)
+                grads[0] = grad_w
+            else:
+                grads[2 * i] = bar_z.t() @ ctx.inputs[i]
+                bar = bar_z @ weights[i]
+            top = False
+        return (None, None, None, None, None, *grads)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from azure_sciml import fit
+from azure_sciml.problems import heat as heat_module
 from azure_sciml.problems.heat import VARIANTS, Heat
 
 CPU, F64 = torch.device("cpu"), torch.float64
@@ -187,3 +188,72 @@ def test_resumed_run_with_resampling_equals_uninterrupted(tmp_path):
     resumed = fit(Heat(**kwargs), adam, seed=0, steps=30, checkpoint=ckpt, resume=True)
     assert resumed.metrics == reference.metrics
     assert resumed.history == reference.history
+
+
+def _perturbed_model(problem, dtype, seed=1):
+    torch.manual_seed(seed)
+    model = problem.build(CPU, dtype)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))  # nonzero biases too
+    return model
+
+
+def _loss_and_grads(loss_fn, model):
+    model.zero_grad()
+    loss = loss_fn(model)
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("depth", [1, 3])
+def test_fast_loss_and_gradient_equal_nested_autograd_in_float64(variant, depth):
+    """The hand-written forward-mode loss and its backward against the nested-autograd residual
+    (the ground truth), at parameters away from the initial ones."""
+    problem = Heat(variant=variant, depth=depth, width=7, **SMALL)
+    model = _perturbed_model(problem, F64)
+    assert heat_module.tanh_mlp_layers(model) is not None
+    fast, fast_grads = _loss_and_grads(problem.loss, model)
+    slow, slow_grads = _loss_and_grads(problem.autograd_loss, model)
+    assert fast.item() == pytest.approx(slow.item(), rel=1e-13)
+    for got, expected in zip(fast_grads, slow_grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_fast_loss_matches_autograd_in_float32_at_the_defaults():
+    problem = Heat()
+    model = _perturbed_model(problem, torch.float32)
+    fast, fast_grads = _loss_and_grads(problem.loss, model)
+    slow, slow_grads = _loss_and_grads(problem.autograd_loss, model)
+    assert fast.item() == pytest.approx(slow.item(), rel=1e-5)
+    for got, expected in zip(fast_grads, slow_grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5 * expected.abs().max())
+
+
+def test_fast_loss_passes_gradcheck():
+    problem = Heat(width=4, depth=2, n_interior=12, n_boundary=4, n_initial=5)
+    model = _perturbed_model(problem, F64)
+    linears = heat_module.tanh_mlp_layers(model)
+    params = [t for layer in linears for t in (layer.weight, layer.bias)]
+    points = torch.cat([problem.interior, problem.boundary, problem.initial])
+
+    def loss(*params):
+        return heat_module._MLPHeatLoss.apply(points, problem.initial_u, 12, 4, 0.4, *params)
+
+    assert torch.autograd.gradcheck(loss, params)
+
+
+def test_other_models_take_the_autograd_path():
+    problem = Heat(**SMALL)
+    problem.build(CPU, F64)
+    plain = nn.Sequential(nn.Linear(2, 5), nn.Tanh(), nn.Linear(5, 1)).double()
+    others = [
+        ExactSolution(problem),
+        nn.Sequential(nn.Linear(2, 5), nn.ReLU(), nn.Linear(5, 1)),
+        nn.Sequential(nn.Linear(2, 5, bias=False), nn.Tanh(), nn.Linear(5, 1)),
+        nn.Sequential(nn.Linear(2, 5), nn.Tanh(), nn.Linear(5, 2)),
+    ]
+    assert heat_module.tanh_mlp_layers(plain) is not None
+    assert all(heat_module.tanh_mlp_layers(model) is None for model in others)
+    assert problem.loss(ExactSolution(problem)).item() < 1e-20
