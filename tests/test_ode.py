@@ -11,6 +11,7 @@ from torchdiffeq import odeint_adjoint
 from torchdiffeq._impl.odeint import SOLVERS as TORCHDIFFEQ_SOLVERS
 
 from azure_sciml import NonFiniteLoss, fit
+from azure_sciml.problems import ode as ode_module
 from azure_sciml.problems.ode import SOLVERS, SYSTEMS, CountingField, NeuralODE
 
 CPU, F64 = torch.device("cpu"), torch.float64
@@ -37,7 +38,7 @@ def built(dtype=F64, seed=0, **kwargs):
 
 @pytest.mark.parametrize("system", sorted(SYSTEMS))
 def test_true_field_scores_zero(system):
-    problem, _ = built(system=system, rtol=1e-10, atol=1e-12)
+    problem, _ = built(system=system, rtol=1e-10, atol=1e-12, loss_solver="odeint")
     metrics = problem.evaluate(problem.true_field)
     assert metrics["train_mse"] < 1e-12
     assert metrics["extrap_mse"] < 1e-12
@@ -105,10 +106,13 @@ def test_data_split_and_windows_stay_in_training_part():
 def test_full_batch_windows_cover_the_training_part_and_the_loss_is_deterministic():
     problem, model = built(batch=0)
     windows = problem._windows(10)
-    assert windows.shape == (10, 88, 2)  # consecutive windows sharing end points: 9 steps each
+    assert windows.shape == (10, 89, 2)  # consecutive windows sharing end points: 9 steps each
     torch.testing.assert_close(windows[0, 0], problem.y_true[0])
-    torch.testing.assert_close(windows[-1, :-1], windows[0, 1:])  # each ends where the next starts
-    assert windows[-1, -1].equal(problem.y_true[88 * 9])
+    # each ends where the next starts, but the last, which ends at the last training point
+    torch.testing.assert_close(windows[-1, :-2], windows[0, 1:-1])
+    assert windows[-1, -2].equal(problem.y_true[88 * 9])
+    assert windows[0, -1].equal(problem.y_true[800 - 10])
+    assert windows[-1, -1].equal(problem.y_true[800 - 1])
     torch.manual_seed(1)
     first = problem.loss(model)
     torch.manual_seed(2)
@@ -156,7 +160,9 @@ def test_short_adam_run_reduces_loss(system):
 def test_adjoint_gradient_matches_backprop():
     grads = []
     for adjoint in (False, True):
-        problem, model = built(adjoint=adjoint, rtol=1e-9, atol=1e-11, **SMALL)
+        problem, model = built(
+            adjoint=adjoint, rtol=1e-9, atol=1e-11, loss_solver="odeint", **SMALL
+        )
         problem.loss(model).backward()
         grads.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
     assert grads[0].abs().max() > 0
@@ -171,7 +177,7 @@ def test_adjoint_fit_runs_through_odeint_adjoint(monkeypatch):
         return odeint_adjoint(*args, **kwargs)
 
     monkeypatch.setattr(torchdiffeq, "odeint_adjoint", spy)
-    problem = NeuralODE(adjoint=True, **SMALL)
+    problem = NeuralODE(adjoint=True, loss_solver="odeint", **SMALL)
     result = fit(problem, functools.partial(torch.optim.Adam, lr=1e-2), seed=0, steps=5)
     assert calls == ["dopri5"] * 5
     assert result.status == "ok" and result.n_loss_evals == 5
@@ -186,9 +192,11 @@ class Explosive(nn.Module):
 
 
 def test_failed_solve_is_nonfinite_in_loss_and_inf_in_evaluate():
-    problem, _ = built(**SMALL)
+    problem, _ = built(loss_solver="odeint", **SMALL)
     with pytest.raises(NonFiniteLoss, match="dopri5 solve failed"):
         problem.loss(Explosive())
+    grid, _ = built(**SMALL)  # the fixed-grid loss blows up instead: fit() stops at a NaN/Inf
+    assert not math.isfinite(float(grid.loss(Explosive())))
     metrics = problem.evaluate(Explosive())
     assert metrics["train_mse"] == metrics["extrap_mse"] == math.inf
     assert metrics["nfe"] > 0
@@ -209,6 +217,7 @@ def test_defaults_follow_torchdiffeq_demo():
     problem = NeuralODE()
     assert (problem.system, problem.n_points, problem.t_end) == ("spiral", 1000, 25.0)
     assert (problem.window, problem.batch, problem.hidden, problem.solver) == (10, 0, 50, "dopri5")
+    assert problem.loss_solver == "grid_rk4"
     assert problem.metric == "extrap_mse" and problem.steps > 0 and problem.lr > 0
 
 
@@ -218,6 +227,8 @@ def test_defaults_follow_torchdiffeq_demo():
         (dict(system="duffing"), "system must be one of ['pendulum', 'spiral', 'vdp'], got 'duff"),
         (dict(solver="rk45"), "solver must be one of ['dopri8', 'dopri5', "),
         (dict(adjoint=1), "adjoint must be a bool, got 1"),
+        (dict(adjoint=True), "adjoint=True needs loss_solver='odeint'"),
+        (dict(loss_solver="rk4"), "loss_solver must be one of ['grid_rk4', 'odeint'], got 'rk4'"),
         (dict(batch=-1), "batch must be an integer >= 0, got -1"),
         (dict(max_window=5), "max_window must be an integer >= 10, got 5"),
         (dict(max_window=900), "max_window must be between 2 and the 800 training points"),
@@ -233,3 +244,55 @@ def test_bad_arguments_raise(kwargs, message):
     with pytest.raises(ValueError) as error:
         NeuralODE(**kwargs)
     assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize("window, batch", [(10, 0), (7, 0), (2, 0), (10, 5)])
+def test_windows_cover_every_training_point(window, batch):
+    problem, _ = built(window=window, batch=0)
+    starts = (problem._windows(window)[0, :, None, :] == problem.y_true[None]).all(-1)
+    starts = starts.float().argmax(-1)  # the index of each window's first state
+    covered = torch.zeros(problem.n_train, dtype=torch.bool)
+    for start in starts.tolist():
+        covered[start : start + window] = True
+    assert covered.all() and starts.max() + window == problem.n_train
+    assert len(set(starts.tolist())) == len(starts.tolist())
+
+
+class Linear(nn.Module):
+    def forward(self, t, y):
+        return -3.0 * y
+
+
+def test_grid_rk4_is_classic_rk4_and_fourth_order():
+    t = torch.linspace(0, 0.5, 6, dtype=F64)
+    z = -3.0 * 0.1  # one step of y' = -3 y multiplies y by RK4's stability polynomial
+    states = ode_module._grid_rk4(Linear(), torch.ones(2, dtype=F64), t)
+    expected = (1 + z + z**2 / 2 + z**3 / 6 + z**4 / 24) ** torch.arange(6, dtype=F64)
+    torch.testing.assert_close(states, expected[:, None].expand(6, 2), rtol=1e-14, atol=0)
+    field = ode_module.Spiral()
+    y0 = torch.tensor([[2.0, 0.0], [1.0, 0.5]], dtype=F64)
+    reference = torchdiffeq.odeint(
+        field, y0, torch.linspace(0, 0.2, 3, dtype=F64), rtol=1e-12, atol=1e-14, method="dopri8"
+    )[-1]
+    errors = []
+    for n in (5, 9, 17):
+        ours = ode_module._grid_rk4(field, y0, torch.linspace(0, 0.2, n, dtype=F64))
+        errors.append(float((ours[-1] - reference).abs().max()))
+    assert 12 < errors[0] / errors[1] < 20 and 12 < errors[1] / errors[2] < 20
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_grid_rk4_loss_is_near_the_accurate_solve(system):
+    """At the true field the fixed-grid loss sits far below a trained model's; at the initial
+    field it agrees with the accurate adaptive solve's loss to within 2 %."""
+    grid, model = built(system=system)
+    accurate, _ = built(system=system, loss_solver="odeint", rtol=1e-10, atol=1e-12)
+    assert float(grid.loss(grid.true_field)) < 1e-9
+    with torch.no_grad():
+        assert float(grid.loss(model)) == pytest.approx(float(accurate.loss(model)), rel=2e-2)
+
+
+def test_neural_field_equals_its_sequential_net():
+    _, model = built(**SMALL)
+    y = torch.randn(5, 3, 2, dtype=F64)
+    torch.testing.assert_close(model(torch.tensor(0.0), y), model.net(y**3))
