@@ -28,7 +28,7 @@ problem = hydra.utils.get_class(cfg.problem._target_)
 assert Path(sys.modules[problem.__module__].__file__).is_relative_to(sys.argv[1])
 print(cfg.problem._target_, cfg.optimizer._target_, len(cfg.targets))
 """
-EXPECTED = "azure_sciml.problems.ode.NeuralODE azure_sciml.Azure 4"
+EXPECTED = "azure_sciml.problems.ode.NeuralODE azure_sciml.Azure 7"
 
 
 def run_check(cwd: Path, home: Path, env: dict | None = None) -> str:

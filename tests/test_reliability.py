@@ -394,12 +394,14 @@ def test_provenance_differences_name_what_differs():
 
 
 def test_the_sweep_size_is_hydras_product_of_params_and_overrides():
-    cfg = compose_config("experiment=compare", hydra_node=True)
+    cfg = compose_config("experiment=quality", hydra_node=True)
     sweep = {"hydra": {"sweeper": dict(cfg.hydra.sweeper), "overrides": {"task": []}}}
-    assert count_jobs(sweep) == 4 * 2 * 10
+    assert count_jobs(sweep) == 5 * 3 * 10
     sweep["hydra"]["overrides"]["task"] = ["problem=heat,ode", "seed=0,1", "problem.steps=200"]
-    assert count_jobs(sweep) == 2 * 2 * 2  # the command line wins over the experiment's params
+    assert count_jobs(sweep) == 2 * 3 * 2  # the command line wins over the experiment's params
     assert count_jobs({"hydra": {"sweeper": {"_target_": "x.OptunaSweeper", "n_trials": 30}}}) == 30
+    filtered = compose_config("experiment=compare", hydra_node=True)  # which jobs its filters
+    assert count_jobs({"hydra": {"sweeper": dict(filtered.hydra.sweeper)}}) is None  # drop: unknown
 
 
 def test_progress_line_names_the_run_and_the_time_left():
