@@ -38,7 +38,10 @@ class Problem(Protocol):
     ``build`` creates data and model from torch's global RNG (which :func:`fit` seeds), so one seed
     gives every optimizer the same initial parameters and data. ``evaluate`` scores a model against
     ground truth and returns plain floats; lower is better for ``metric`` (the headline metric).
-    Optional: ``plot(model, path)`` saves a picture of the solution.
+    Optional: ``plot(model, path)`` saves a picture of the solution; ``param_groups(model)``
+    returns the optimizer's parameter groups (a list of dicts with ``params`` and per-group
+    options, e.g. ``{"params": [...], "sigma": 0.0}`` to keep Azure's proposals off some
+    parameters), or ``None`` for one group of every parameter; :func:`fit` uses it when present.
     """
 
     steps: int
@@ -187,7 +190,7 @@ def fit(
     # an optimizer that draws from torch's RNG when built (Azure with seed=None draws its seed)
     # must not shift the stream the training data come from: same minibatches for every optimizer
     with torch.random.fork_rng(devices=_cuda_indices(torch.device(device))):
-        opt = _with_run_length(optimizer, budget)(counter.params)
+        opt = _with_run_length(optimizer, budget)(_param_groups(problem, model, counter.params))
         sched = scheduler(opt) if scheduler is not None else None
     loop = _Loop(problem, model, opt, sched, counter, config)
     if resume and checkpoint is not None and Path(checkpoint).exists():
@@ -209,6 +212,24 @@ def fit(
     if bar is not None:
         bar.close()
     return _result(loop)
+
+
+def _param_groups(problem: Problem, model: nn.Module, params: list[Tensor]) -> list:
+    """What the optimizer is built on: ``problem.param_groups(model)`` when the problem has one and
+    it returns groups (dicts with ``params`` and per-group options, e.g. Azure's ``sigma``), else
+    the trainable parameters. The groups must hold every trainable parameter exactly once."""
+    hook = getattr(problem, "param_groups", None)
+    groups = hook(model) if callable(hook) else None
+    if groups is None:
+        return params
+    groups = list(groups)
+    seen = [p for g in groups for p in g["params"]]
+    if len(seen) != len(params) or {id(p) for p in seen} != {id(p) for p in params}:
+        raise ValueError(
+            f"{type(problem).__name__}.param_groups must hold each trainable parameter exactly"
+            f" once ({len(seen)} given, {len(params)} trainable)"
+        )
+    return groups
 
 
 def _with_run_length(optimizer: OptimizerFactory, budget: int) -> OptimizerFactory:

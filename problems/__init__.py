@@ -4,11 +4,12 @@ from azure_sciml.problems.classify import Digits, TwoMoons
 from azure_sciml.problems.energy import LennardJones
 from azure_sciml.problems.heat import Heat
 from azure_sciml.problems.ode import NeuralODE
+from azure_sciml.problems.oscillator import Oscillator
 from azure_sciml.problems.symreg import SymbolicRegression
 from azure_sciml.problems.two_d import AckleyN2, Adjiman, Brent, Himmelblau, Rosenbrock
 
 ALL = (Heat, NeuralODE, SymbolicRegression, LennardJones, TwoMoons, Digits)
-ALL += (Himmelblau, AckleyN2, Adjiman, Brent, Rosenbrock)
+ALL += (Himmelblau, AckleyN2, Adjiman, Brent, Rosenbrock, Oscillator)
 
 __all__ = ["ALL", "Digits", "Heat", "LennardJones", "NeuralODE", "SymbolicRegression", "TwoMoons"]
-__all__ += ["AckleyN2", "Adjiman", "Brent", "Himmelblau", "Rosenbrock"]
+__all__ += ["AckleyN2", "Adjiman", "Brent", "Himmelblau", "Oscillator", "Rosenbrock"]
