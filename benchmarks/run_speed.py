@@ -4,6 +4,7 @@
     python benchmarks/run_speed.py --device cpu --steps 500 --repeats 3
     python benchmarks/run_speed.py --smoke          # a few evaluations per problem
     python benchmarks/run_speed.py --losses --problems Heat,NeuralODE   # ms per loss + backward
+    python benchmarks/run_speed.py --losses --problems NeuralODE --train-first 750
 
 Each run is ``azure_sciml.fit(problem, optimizer, steps=--steps, seed=0)`` on a fresh instance of a
 problem of ``azure_sciml.problems.ALL`` (default settings; learning rate: the problem's ``lr``
@@ -16,8 +17,17 @@ optimizers alternating run by run. A problem whose module is missing is skipped,
 says so.
 
 ``--losses`` times the losses alone instead: milliseconds per ``problem.loss(model)`` plus its
-backward at the initial parameters (median of ``--steps`` evaluations after 3 warm-up ones), in
-float32 and float64 (the dtype L-BFGS refinements need), alternating evaluation by evaluation.
+backward at the initial parameters (median of ``--steps`` evaluations after 3 warm-up ones;
+CPU time of the process on the CPU, wall time on a GPU), in float32 and float64 (the dtype
+L-BFGS refinements need), alternating evaluation by evaluation.
+Heat and NeuralODE are timed beside their losses from before issue 17's fast losses (Heat's
+nested-autograd residual, ``Heat.autograd_loss``; the neural ODE's windows solved by dopri5 at
+rtol 1e-7, ``loss_solver="odeint"``), with the ratio old / current. ``--train-first K`` trains
+each variant's model K Adam steps on its own loss first (the adaptive solve's cost grows as the
+field trains)::
+
+    python benchmarks/run_speed.py --losses --problems Heat,NeuralODE --threads 1 --steps 100
+    python benchmarks/run_speed.py --losses --problems NeuralODE --threads 1 --train-first 750
 """
 
 from __future__ import annotations
@@ -75,37 +85,67 @@ def run_problem(cls: type, steps: int, repeats: int, device: torch.device, smoke
     return n_params, {name: median(v) for name, v in rates.items()}, statuses
 
 
-def time_losses(cls: type, evals: int, device: torch.device) -> dict[str, float]:
-    """Median ms per loss + backward at seed 0's initial parameters, with the problem's float32
-    and float64 losses alternating evaluation by evaluation."""
-    variants = {"float32": cls(), "float64": cls()}
-    models = {}
-    for name, problem in variants.items():
+# The losses as they were before issue 17's fast losses, timed beside the current ones:
+# (label, constructor keywords, name of the loss method).
+REFERENCE_LOSSES = {
+    "Heat": ("nested autograd", {}, "autograd_loss"),
+    "NeuralODE": ("odeint dopri5", {"loss_solver": "odeint"}, "loss"),
+}
+
+
+def time_losses(cls: type, evals: int, device: torch.device, train_first: int = 0,
+                reference: bool = True) -> dict[str, float]:
+    """Median ms per loss + backward at seed 0's initial parameters (or after ``train_first``
+    Adam steps on each variant's own loss), with the problem's float32 and float64 losses, and
+    where :data:`REFERENCE_LOSSES` has one the old loss beside each, alternating evaluation by
+    evaluation."""
+    variants = {}
+    for dtype in ("float32", "float64"):
+        variants[dtype] = (cls(), "loss", dtype)
+        if reference and cls.__name__ in REFERENCE_LOSSES:
+            label, kwargs, method = REFERENCE_LOSSES[cls.__name__]
+            variants[f"{dtype} {label}"] = (cls(**kwargs), method, dtype)
+    losses = {}
+    for name, (problem, method, dtype) in variants.items():
         torch.manual_seed(0)
-        models[name] = problem.build(device, getattr(torch, name))
+        model = problem.build(device, getattr(torch, dtype))
+        loss = partial(getattr(problem, method), model)
+        if train_first:
+            adam = torch.optim.Adam(model.parameters(), lr=getattr(problem, "lr", None) or 1e-3)
+            for _ in range(train_first):
+                adam.zero_grad()
+                loss().backward()
+                adam.step()
+        losses[name] = (model, loss)
+    # CPU time on the CPU (what the process spent, not what a loaded machine's other jobs took)
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
     times: dict[str, list[float]] = {name: [] for name in variants}
     for i in range(evals + 3):
-        for name, problem in variants.items():
-            model = models[name]
-            start = time.perf_counter()
+        for name, (model, loss) in losses.items():
+            start = clock()
             model.zero_grad()
-            problem.loss(model).backward()
+            loss().backward()
             sync(device)
             if i >= 3:
-                times[name].append((time.perf_counter() - start) * 1e3)
+                times[name].append((clock() - start) * 1e3)
     return {f"{cls.__name__} {name}": median(t) for name, t in times.items()}
 
 
 def main_losses(args, classes, device) -> None:
-    print(f"# ms per loss evaluation + backward (median of {args.steps})")
+    trained = f", after {args.train_first} Adam steps" if args.train_first else ""
+    print(f"# ms per loss evaluation + backward (median of {args.steps}{trained})")
     print(f"# {machine(device)}")
     print(f"# command: {command('run_speed.py', None)}")
     rows = []
     for cls in classes:
-        for name, ms in time_losses(cls, args.steps, device).items():
-            rows.append([name, f"{ms:.2f}"])
+        timed = time_losses(cls, args.steps, device, args.train_first, not args.smoke)
+        for name, ms in timed.items():
+            label = REFERENCE_LOSSES.get(cls.__name__, ("",))[0]
+            current = name.replace(f" {label}", "") if label and name.endswith(label) else None
+            ratio = f"{ms / timed[current]:.2f}" if current in timed else ""
+            rows.append([name, f"{ms:.2f}", ratio])
     print()
-    print(table(["problem", "ms per loss + backward"], rows))
+    print(table(["problem", "ms per loss + backward", "old / current"], rows))
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -119,6 +159,8 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--problems", default=None, help="comma-separated class names (default: all)")
     ap.add_argument("--losses", action="store_true",
                     help="time loss + backward per problem instead of whole runs")
+    ap.add_argument("--train-first", type=int, default=0,
+                    help="with --losses: Adam steps on each loss before timing it (0)")
     args = ap.parse_args(argv)
     args.steps = args.steps or (4 if args.smoke else 500)
     args.repeats = args.repeats or (1 if args.smoke else 3)

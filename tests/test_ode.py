@@ -217,7 +217,7 @@ def test_defaults_follow_torchdiffeq_demo():
     problem = NeuralODE()
     assert (problem.system, problem.n_points, problem.t_end) == ("spiral", 1000, 25.0)
     assert (problem.window, problem.batch, problem.hidden, problem.solver) == (10, 0, 50, "dopri5")
-    assert problem.loss_solver == "grid_rk4"
+    assert (problem.loss_solver, problem.grid_substeps) == ("grid_rk4", 2)
     assert problem.metric == "extrap_mse" and problem.steps > 0 and problem.lr > 0
 
 
@@ -237,6 +237,7 @@ def test_defaults_follow_torchdiffeq_demo():
         (dict(window=801), "window must be between 2 and the 800 training points, got 801"),
         (dict(n_points=2), "n_points must be an integer >= 3, got 2"),
         (dict(rtol=-1e-6), "rtol must be a positive finite number, got -1e-06"),
+        (dict(grid_substeps=0), "grid_substeps must be a positive integer, got 0"),
         (dict(t_train=25.0), "t_train must be below t_end = 25.0, got 25.0"),
     ],
 )
@@ -296,3 +297,49 @@ def test_neural_field_equals_its_sequential_net():
     _, model = built(**SMALL)
     y = torch.randn(5, 3, 2, dtype=F64)
     torch.testing.assert_close(model(torch.tensor(0.0), y), model.net(y**3))
+
+
+@pytest.mark.parametrize("system, batch, substeps", [("spiral", 0, 2), ("pendulum", 6, 1),
+                                                     ("vdp", 0, 3)])
+def test_neural_field_loss_and_gradient_equal_autograd_through_rk4(system, batch, substeps):
+    """The hand-written discrete adjoint against autograd through _grid_rk4, float64."""
+    problem, model = built(system=system, batch=batch, grid_substeps=substeps, **{
+        k: v for k, v in SMALL.items() if k != "batch"})
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    grads, losses = [], []
+    for fast in (True, False):
+        torch.manual_seed(3)  # the same random windows
+        model.zero_grad()
+        if fast:
+            loss = problem.loss(model)
+        else:
+            targets = problem._windows(problem.window)
+            states = ode_module._grid_rk4(model, targets[0], problem.t[: problem.window], substeps)
+            loss = (states - targets).pow(2).mean()
+        loss.backward()
+        losses.append(loss.item())
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-13)
+    for got, expected in zip(*grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-11, atol=1e-15)
+
+
+def test_neural_field_loss_passes_gradcheck():
+    problem, model = built(n_points=21, t_end=1.0, t_train=0.8, window=4, hidden=3)
+    targets = problem._windows(4)
+    first, last = model.net[0], model.net[2]
+    params = (first.weight, first.bias, last.weight, last.bias)
+
+    def loss(*params):
+        return ode_module._FieldRK4Loss.apply(targets, 0.025, 2, True, *params)
+
+    assert torch.autograd.gradcheck(loss, params)
+
+
+def test_grid_rk4_substeps_refine_the_grid():
+    t = torch.linspace(0, 0.6, 4, dtype=F64)
+    y0 = torch.ones(3, 2, dtype=F64)
+    coarse = ode_module._grid_rk4(Linear(), y0, torch.linspace(0, 0.6, 7, dtype=F64))
+    torch.testing.assert_close(ode_module._grid_rk4(Linear(), y0, t, 2), coarse[::2])
