@@ -195,7 +195,8 @@ def test_failed_solve_is_nonfinite_in_loss_and_inf_in_evaluate():
     problem, _ = built(loss_solver="odeint", **SMALL)
     with pytest.raises(NonFiniteLoss, match="dopri5 solve failed"):
         problem.loss(Explosive())
-    grid, _ = built(**SMALL)  # the fixed-grid loss blows up instead: fit() stops at a NaN/Inf
+    # the fixed-grid loss blows up instead: fit() stops at a NaN/Inf
+    grid, _ = built(loss_solver="grid_rk4", **SMALL)
     assert not math.isfinite(float(grid.loss(Explosive())))
     metrics = problem.evaluate(Explosive())
     assert metrics["train_mse"] == metrics["extrap_mse"] == math.inf
@@ -217,7 +218,7 @@ def test_defaults_follow_torchdiffeq_demo():
     problem = NeuralODE()
     assert (problem.system, problem.n_points, problem.t_end) == ("spiral", 1000, 25.0)
     assert (problem.window, problem.batch, problem.hidden, problem.solver) == (10, 0, 50, "dopri5")
-    assert (problem.loss_solver, problem.grid_substeps) == ("grid_rk4", 2)
+    assert (problem.loss_solver, problem.grid_substeps) == ("odeint", 2)
     assert problem.metric == "extrap_mse" and problem.steps > 0 and problem.lr > 0
 
 
@@ -227,7 +228,7 @@ def test_defaults_follow_torchdiffeq_demo():
         (dict(system="duffing"), "system must be one of ['pendulum', 'spiral', 'vdp'], got 'duff"),
         (dict(solver="rk45"), "solver must be one of ['dopri8', 'dopri5', "),
         (dict(adjoint=1), "adjoint must be a bool, got 1"),
-        (dict(adjoint=True), "adjoint=True needs loss_solver='odeint'"),
+        (dict(adjoint=True, loss_solver="grid_rk4"), "adjoint=True needs loss_solver='odeint'"),
         (dict(loss_solver="rk4"), "loss_solver must be one of ['grid_rk4', 'odeint'], got 'rk4'"),
         (dict(batch=-1), "batch must be an integer >= 0, got -1"),
         (dict(max_window=5), "max_window must be an integer >= 10, got 5"),
@@ -286,8 +287,8 @@ def test_grid_rk4_is_classic_rk4_and_fourth_order():
 def test_grid_rk4_loss_is_near_the_accurate_solve(system):
     """At the true field the fixed-grid loss sits far below a trained model's; at the initial
     field it agrees with the accurate adaptive solve's loss to within 2 %."""
-    grid, model = built(system=system)
-    accurate, _ = built(system=system, loss_solver="odeint", rtol=1e-10, atol=1e-12)
+    grid, model = built(system=system, loss_solver="grid_rk4")
+    accurate, _ = built(system=system, rtol=1e-10, atol=1e-12)
     assert float(grid.loss(grid.true_field)) < 1e-9
     with torch.no_grad():
         assert float(grid.loss(model)) == pytest.approx(float(accurate.loss(model)), rel=2e-2)
@@ -303,7 +304,8 @@ def test_neural_field_equals_its_sequential_net():
                                                      ("vdp", 0, 3)])
 def test_neural_field_loss_and_gradient_equal_autograd_through_rk4(system, batch, substeps):
     """The hand-written discrete adjoint against autograd through _grid_rk4, float64."""
-    problem, model = built(system=system, batch=batch, grid_substeps=substeps, **{
+    problem, model = built(system=system, batch=batch, loss_solver="grid_rk4",
+                           grid_substeps=substeps, **{
         k: v for k, v in SMALL.items() if k != "batch"})
     with torch.no_grad():
         for parameter in model.parameters():
