@@ -15,7 +15,7 @@ L-BFGS needs; ``batch=20`` draws the demo's 20 random windows per evaluation ins
 (``loss_solver="odeint"``) the loss solves its windows as the metrics solve, with ``solver`` at
 ``rtol``, ``atol``. ``loss_solver="grid_rk4"`` solves them with classic RK4 at ``grid_substeps``
 (2) equal steps per interval of the data grid instead, for the :class:`NeuralField` with its
-backward written out (a discrete adjoint, equal to autograd's): 2-4.5x less per loss + backward
+backward written out (a discrete adjoint, equal to autograd's): 1.5-5x less per loss + backward
 than dopri5 at rtol 1e-7 (whose step count grows as the field trains; at the true spiral field
 it leaves a loss floor of 7e-13), and the same Adam results (extrap_mse to 3 digits, seeds 0-2),
 but the float64 Adam-then-L-BFGS chains ended worse on 2 of 3 seeds (docs/benchmarks.md), so it
