@@ -12,21 +12,21 @@ default (``batch=0``) every loss evaluation solves the consecutive windows that 
 part (89 windows of 10 points; the last one overlaps its neighbour so that it ends at the last
 training point), each from its true first state, so the loss is deterministic, the full batch that
 L-BFGS needs; ``batch=20`` draws the demo's 20 random windows per evaluation instead. By default
-(``loss_solver="odeint"``) the loss solves its windows as the metrics solve, with ``solver`` at
-``rtol``, ``atol``. ``loss_solver="grid_rk4"`` solves them with classic RK4 at ``grid_substeps``
-(2) equal steps per interval of the data grid instead, for the :class:`NeuralField` with its
-backward written out (a discrete adjoint, equal to autograd's): 1.5-5x less per loss + backward
-than dopri5 at rtol 1e-7 (whose step count grows as the field trains; at the true spiral field
-it leaves a loss floor of 7e-13), and the same Adam results (extrap_mse to 3 digits, seeds 0-2),
-but the float64 Adam-then-L-BFGS chains ended worse on 2 of 3 seeds (docs/benchmarks.md), so it
-is not the default. The metrics always solve with ``solver`` at ``rtol``, ``atol``. ``max_window``
-grows the windows geometrically over the first ``grow_until`` of the budget (longer horizons
-against the local minima of long-trajectory fits). Measured on the spiral, 1500 evaluations:
-Adam alone ends at extrap_mse 0.18 on the full batch (seed 0; the compare report's median with
-the demo's random windows: 0.21); Adam for 750, then float64 L-BFGS on the full batch, at 1.6e-5,
-2.1e-5 and 2.5e-6 (seeds 0, 1, 2; 1.6e-4, 7e-5, 1.9e-6 before the last window reached the last
-training point). The demo runs 2000 RMSprop steps at lr 1e-3; the default budget
-here is 1500 loss evaluations at lr 1e-3.
+(``loss_solver="grid_rk4"``) the loss solves its windows with classic RK4 at ``grid_substeps`` (2)
+equal steps per interval of the data grid, for the :class:`NeuralField` with its backward written
+out (a discrete adjoint, equal to autograd's): 1.5-5x less per loss + backward than dopri5 at rtol
+1e-7 (whose step count grows as the field trains; at the true spiral field RK4 leaves a loss floor
+of 7e-13), which keeps the main job (experiment=compare) within its 10 minutes, with the same Adam
+results (extrap_mse to 3 digits, seeds 0-2). ``loss_solver="odeint"`` solves them as the metrics
+solve, with ``solver`` at ``rtol``, ``atol``: the float64 Adam-then-L-BFGS chains ended lower with
+it on seeds 0-2 (1.6e-5, 2.1e-5, 2.5e-6 against 1.1e-4, 2.1e-4, 1.1e-5; both far below 0.01, the
+spiral target; docs/benchmarks.md). The metrics always solve with ``solver`` at ``rtol``,
+``atol``. ``max_window`` grows the windows geometrically over the first ``grow_until`` of the
+budget (longer horizons against the local minima of long-trajectory fits). Measured on the spiral,
+1500 evaluations: Adam alone ends at extrap_mse 0.18 on the full batch (seed 0; the compare
+report's median with the demo's random windows: 0.21); Adam for 750, then float64 L-BFGS on the
+full batch, at 1.1e-4, 2.1e-4 and 1.1e-5 (seeds 0, 1, 2; odeint: see above). The demo runs 2000
+RMSprop steps at lr 1e-3; the default budget here is 1500 loss evaluations at lr 1e-3.
 
 Other systems (same y0 = [2, 0], same grid; their field sees y itself, not y^3):
 
@@ -163,7 +163,7 @@ class NeuralODE:
         rtol: float = 1e-7,
         atol: float = 1e-9,
         adjoint: bool = False,
-        loss_solver: str = "odeint",
+        loss_solver: str = "grid_rk4",
         grid_substeps: int = 2,
         steps: int = 1500,
         lr: float = 1e-3,

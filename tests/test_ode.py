@@ -218,7 +218,7 @@ def test_defaults_follow_torchdiffeq_demo():
     problem = NeuralODE()
     assert (problem.system, problem.n_points, problem.t_end) == ("spiral", 1000, 25.0)
     assert (problem.window, problem.batch, problem.hidden, problem.solver) == (10, 0, 50, "dopri5")
-    assert (problem.loss_solver, problem.grid_substeps) == ("odeint", 2)
+    assert (problem.loss_solver, problem.grid_substeps) == ("grid_rk4", 2)  # compare: 10 min
     assert problem.metric == "extrap_mse" and problem.steps > 0 and problem.lr > 0
 
 
