@@ -84,13 +84,13 @@ def test_a_bad_table_line_is_named(tmp_path):
         load.load_runs(tmp_path)
 
 
-def png_bytes():
+def png_bytes(size=1.0):
     import io
 
     from matplotlib.figure import Figure
 
     buffer = io.BytesIO()
-    Figure(figsize=(1, 1)).savefig(buffer, format="png")
+    Figure(figsize=(size, size)).savefig(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -110,7 +110,7 @@ def test_an_export_keeps_only_the_figures_its_report_shows(tmp_path):
         record = json.loads((sweep / name / "result.json").read_text())
         (sweep / name / "result.json").write_text(json.dumps({**record, "figure": "s.png"}))
     (sweep / "heat_azure_0" / "s.png").write_bytes(png_bytes())
-    (sweep / "heat_adam_1" / "s.png").write_bytes(png_bytes())
+    (sweep / "heat_adam_1" / "s.png").write_bytes(png_bytes(size=1.5))
     (page / "figures").mkdir(parents=True)
     (page / "figures" / "old_adam_seed3.png").write_bytes(png_bytes())
     export(sweep, page)
@@ -119,6 +119,20 @@ def test_an_export_keeps_only_the_figures_its_report_shows(tmp_path):
     (sweep / "heat_adam_1" / "s.png").unlink()
     export(sweep, page)  # a figure that is not there: none shown, nothing fails
     assert sorted(p.name for p in (page / "figures").iterdir()) == ["heat_azure_seed0.png"]
+
+
+def test_identical_figures_are_stored_once_and_both_runs_show_it(tmp_path):
+    sweep, page = tmp_path / "sweep", tmp_path / "page"
+    write_sweep(sweep, azure_values=[0.1], adam_values=[0.1])  # identical runs, as on the PINN
+    for name in ("heat_azure_0", "heat_adam_0"):
+        record = json.loads((sweep / name / "result.json").read_text())
+        (sweep / name / "result.json").write_text(json.dumps({**record, "figure": "s.png"}))
+        (sweep / name / "s.png").write_bytes(png_bytes())
+    export(sweep, page)
+    (kept,) = (page / "figures").iterdir()
+    figures = {r["optimizer"]: r["figure"] for r in load.load_runs(page)}
+    assert figures == {"azure": f"figures/{kept.name}", "adam": f"figures/{kept.name}"}
+    assert write_report(page).read_text().count(f"(figures/{kept.name})") == 2
 
 
 def test_a_large_table_is_written_gzipped_and_read_back(tmp_path, monkeypatch):

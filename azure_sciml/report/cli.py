@@ -9,6 +9,7 @@ rebuilt from them); ``azure-sciml-report docs/results/NAME`` rebuilds that repor
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import shutil
 from collections.abc import Sequence
@@ -107,6 +108,7 @@ def export(root: Path, dest: Path, sweep: str | None = None) -> Path:
     shown = {id(run) for by_opt in group_runs(runs).values() for r in by_opt.values()
              if (run := solution_run(r)) is not None}  # fmt: skip
     runs = [_with_figure(run, root, dest, id(run) in shown) for run in runs]
+    runs = _share_identical_figures(runs, dest)
     kept = {run["figure"] for run in runs}
     for stale in (dest / "figures").glob("*.png"):  # from an earlier export to the same page
         if f"figures/{stale.name}" not in kept:
@@ -115,6 +117,23 @@ def export(root: Path, dest: Path, sweep: str | None = None) -> Path:
         shutil.copyfile(root / SWEEP_CONFIG, dest / SWEEP_CONFIG)
     sweep = sweep or next((run["sweep"] for run in runs if "sweep" in run), str(root))
     return write_table(dest / TABLE, [{**run, "sweep": sweep} for run in runs], sweep=sweep)
+
+
+def _share_identical_figures(runs: list[Run], dest: Path) -> list[Run]:
+    """Identical runs draw identical figures: a figure byte for byte the same as one kept before
+    is deleted and its run points at the kept one, so a page stores each picture once."""
+    first: dict[str, str] = {}
+    shared = []
+    for run in runs:
+        name = run.get("figure")
+        if name:
+            digest = hashlib.sha256((dest / name).read_bytes()).hexdigest()
+            kept = first.setdefault(digest, name)
+            if kept != name:
+                (dest / name).unlink()
+                run = {**run, "figure": kept}
+        shared.append(run)
+    return shared
 
 
 def _with_figure(run: Run, root: Path, dest: Path, shown: bool) -> Run:
