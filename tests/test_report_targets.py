@@ -154,3 +154,38 @@ def test_failed_runs_are_the_worst_in_a_median_and_no_baseline_is_not_judged(tmp
     rows = targets_table(write_report(other).read_text())
     assert rows[1] == "| a third | heat: Adam's median is inf: no ratio | not judged |"
     assert rows[2] == "| no worse | heat: no paired runs | not judged |"
+
+
+def test_an_absolute_median_goal_is_judged_on_each_problem(tmp_path):
+    write_sweep(tmp_path, azure_values=[5e-4, 8e-4, 2e-3], adam_values=[5e-3] * 3)
+    goal = {"text": "rel_l2 at most 1e-3", "problems": ["heat"], "kind": "median_at_most"}
+    write_targets(tmp_path, {**goal, "value": 1e-3}, {**goal, "text": "tighter", "value": 5e-4})
+    rows = targets_table(write_report(tmp_path).read_text())
+    assert rows[1] == "| rel_l2 at most 1e-3 | heat: Azure 0.0008 (at most 0.001) | **met** |"
+    assert rows[2] == "| tighter | heat: Azure 0.0008 (at most 0.0005) | **not met** |"
+
+
+def test_targets_set_after_the_sweep_ran_are_judged_and_kept_with_the_page(tmp_path):
+    from azure_sciml.report.cli import main
+
+    sweep, page = tmp_path / "sweep", tmp_path / "page"
+    write_sweep(sweep, azure_values=[5e-4, 8e-4, 2e-3], adam_values=[5e-3] * 3)
+    write_targets(sweep, {"text": "old", "problems": ["heat"], "kind": "not_worse"})
+    later = tmp_path / "experiment.yaml"  # an experiment config: defaults, hydra, targets
+    later.write_text(
+        "# @package _global_\ndefaults:\n  - override /scheduler: step_decay\n"
+        "targets:\n  - text: new\n    problems: [heat]\n    kind: median_at_most\n"
+        "    value: 1.0e-3\nhydra:\n  sweep:\n    dir: multirun/${now:%Y}\n"
+    )
+    main([str(sweep), "--export", str(page), "--targets", str(later)])
+    text = (page / "report.md").read_text()
+    rows = targets_table(text)
+    assert len(rows) == 2 and rows[1] == "| new | heat: Azure 0.0008 (at most 0.001) | **met** |"
+    assert "set after the sweep ran (`targets.yaml` beside the runs)" in text
+    assert write_report(page).read_text() == text  # a rebuild from the page judges the same
+    main([str(sweep), "--export", str(page)])  # re-exported without: the sweep's own again
+    assert targets_table((page / "report.md").read_text())[1].startswith("| old |")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("targets:\n  - text: x\n    problems: [heat]\n    kind: best\n")
+    with pytest.raises(SystemExit, match="kind='best', not one of"):
+        main([str(sweep), "--targets", str(bad)])

@@ -26,7 +26,7 @@ from azure_sciml.report.paired import ALPHA, BASELINE, compare_all
 from azure_sciml.report.render import Report, render_markdown
 from azure_sciml.report.stats import Run, group_runs, solution_run, summarise
 from azure_sciml.report.tables import run_row, write_csv
-from azure_sciml.report.targets import judge_targets
+from azure_sciml.report.targets import TARGETS_FILE, check_target, judge_targets, read_targets_file
 from azure_sciml.runs import SWEEP_CONFIG
 
 log = logging.getLogger(__name__)
@@ -45,13 +45,37 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--export", type=Path, metavar="DEST", help="write DIR's table, figures and report to DEST"
     )
+    parser.add_argument(
+        "--targets", type=Path, metavar="FILE",
+        help="judge the targets of FILE (e.g. an experiment config) instead of the sweep's own; "
+        f"kept as {TARGETS_FILE} beside the report",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not args.dir.is_dir():
         parser.error(f"{args.dir} is not a directory")
     if args.export is not None:
         export(args.dir, args.export)
         args.dir, args.out = args.export, args.out or args.export
+    if args.targets is not None:
+        keep_targets(args.targets, args.out or args.dir)
     print(write_report(args.dir, baseline=args.baseline, alpha=args.alpha, out=args.out))
+
+
+def keep_targets(source: Path, out: Path) -> None:
+    """``source``'s ``targets`` list, checked, written to ``out/targets.yaml`` (where the report
+    of ``out`` reads its targets from)."""
+    from omegaconf import OmegaConf
+
+    targets = read_targets_file(source).get("targets")
+    if not isinstance(targets, list) or not targets:
+        raise SystemExit(f"azure-sciml-report: error: {source} has no targets list")
+    for entry in targets:
+        try:
+            check_target(entry)
+        except ValueError as err:
+            raise SystemExit(f"azure-sciml-report: error: {source}: {err}") from err
+    Path(out).mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(OmegaConf.create({"targets": targets}), Path(out) / TARGETS_FILE)
 
 
 class ReportCallback(Callback):
@@ -113,8 +137,12 @@ def export(root: Path, dest: Path, sweep: str | None = None) -> Path:
     for stale in (dest / "figures").glob("*.png"):  # from an earlier export to the same page
         if f"figures/{stale.name}" not in kept:
             stale.unlink()
-    if (root / SWEEP_CONFIG).is_file() and root.resolve() != dest.resolve():
-        shutil.copyfile(root / SWEEP_CONFIG, dest / SWEEP_CONFIG)
+    if root.resolve() != dest.resolve():
+        for name in (SWEEP_CONFIG, TARGETS_FILE):  # a page's targets are its source's
+            if (root / name).is_file():
+                shutil.copyfile(root / name, dest / name)
+            else:
+                (dest / name).unlink(missing_ok=True)
     sweep = sweep or next((run["sweep"] for run in runs if "sweep" in run), str(root))
     return write_table(dest / TABLE, [{**run, "sweep": sweep} for run in runs], sweep=sweep)
 

@@ -14,7 +14,7 @@ from azure_sciml.report.figures import Convergence
 from azure_sciml.report.paired import Comparison, smallest_p
 from azure_sciml.report.stats import Groups, Run, fmt, label
 from azure_sciml.report.tables import md_table, problem_section, unscored_section
-from azure_sciml.report.targets import Goal
+from azure_sciml.report.targets import TARGETS_FILE, Goal
 from azure_sciml.runs import PROVENANCE_KEYS, provenance_differences
 
 STATUSES = ("ok", "diverged", "failed", "missing")
@@ -56,7 +56,7 @@ def render_markdown(report: Report) -> str:
         "",
         *provenance_section(runs),
         *verdict_section(report.comparisons, report.baseline, report.alpha),
-        *targets_section(report.goals),
+        *targets_section(report.goals, set_later=(report.root / TARGETS_FILE).is_file()),
         *convergence_section(report.convergence),
     ]
     stats = {(r["problem"], r["optimizer"], r["quantity"]): r for r in report.summary}
@@ -133,13 +133,18 @@ def ratio_cell(ratio: float) -> str:
     return "n/a (values ≤ 0)" if ratio != ratio else fmt(ratio)  # NaN: not all values positive
 
 
-def targets_section(goals: Sequence[Goal]) -> list[str]:
+def targets_section(goals: Sequence[Goal], set_later: bool = False) -> list[str]:
     if not goals:
         return []
     words = {True: "**met**", False: "**not met**", None: "not judged"}
     rows = [[goal.text, goal.measured, words[goal.met]] for goal in goals]
+    source = (
+        f"set after the sweep ran (`{TARGETS_FILE}` beside the runs)"
+        if set_later
+        else "its config's `targets`"
+    )
     note = (
-        "Targets of this experiment (its config's `targets`), judged on the runs above, each "
+        f"Targets of this experiment ({source}), judged on the runs above, each "
         "against its baseline (Adam unless it names another); rates count failed and missing "
         "runs as misses, medians count them as the worst."
     )

@@ -11,9 +11,14 @@ kind needs, ``metric`` and ``value``; ``optimizer`` (default ``azure``) is judge
   than of the baseline's, over all ``problems`` together;
 * ``median_ratio_at_most``: median headline metric of the optimizer over the baseline's is at most
   ``value``, on each problem (runs without a score count as the worst);
+* ``median_at_most``: median headline metric of the optimizer is at most ``value`` on each
+  problem (an absolute goal, e.g. a PINN's rel_l2 <= 1e-3; runs without a score count as the
+  worst);
 * ``not_worse``: the paired verdict on each problem is not "baseline better".
 
 A target whose runs are missing, or that is malformed, is listed as "not judged" with the reason.
+Targets set after a sweep ran (``azure-sciml-report DIR --targets FILE``) live in ``targets.yaml``
+beside the runs and take the place of the sweep's own.
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ TARGET_NEEDS = {  # kind -> the keys it needs besides text and problems
     "rate_at_least": ("metric", "value"),
     "rate_above_baseline": ("metric",),
     "median_ratio_at_most": ("value",),
+    "median_at_most": ("value",),
     "not_worse": (),
 }
 TARGET_KEYS = {"text", "problems", "kind", "metric", "value", "optimizer", "baseline"}
+TARGETS_FILE = "targets.yaml"  # beside the runs: targets set after the sweep ran
 
 
 @dataclass
@@ -61,9 +68,22 @@ def judge_targets(root: Path, groups: Groups, alpha: float):
 
 
 def load_targets(root: Path) -> list[Any]:
-    """The ``targets`` list of the sweep's config (``multirun.yaml``); [] if none."""
-    targets = (sweep_config(root) or {}).get("targets") or []
+    """The ``targets`` list of ``root/targets.yaml`` if there is one, else of the sweep's config
+    (``multirun.yaml``); [] if none."""
+    path = Path(root) / TARGETS_FILE
+    source = read_targets_file(path) if path.is_file() else (sweep_config(root) or {})
+    targets = source.get("targets") or []
     return targets if isinstance(targets, list) else [targets]
+
+
+def read_targets_file(path: Path) -> dict[str, Any]:
+    """A YAML file's top level as a dict (an experiment config, or a file with ``targets:``)."""
+    from omegaconf import OmegaConf
+
+    loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: not a mapping with a targets list")
+    return loaded
 
 
 def check_target(entry: Any) -> dict[str, Any]:
@@ -114,6 +134,10 @@ def judge(target: Mapping[str, Any], groups: Groups, alpha: float) -> Goal:
         return Goal(text, measured, k / n > k0 / n0)
     if kind == "median_ratio_at_most":
         return median_ratio_goal(text, groups, problems, mine, theirs, value)
+    if kind == "median_at_most":
+        medians = {p: worst_case_median(groups[p], mine) for p in problems}
+        cells = [f"{p}: {label(mine)} {fmt(m)} (at most {fmt(value)})" for p, m in medians.items()]
+        return Goal(text, "; ".join(cells), all(m <= value for m in medians.values()))
     return not_worse_goal(text, groups, problems, mine, theirs, alpha)
 
 
