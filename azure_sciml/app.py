@@ -511,6 +511,8 @@ def progress_line(
         left = total - done
         eta = elapsed / computed * left if computed else None
         line += f"; {left} left" + (f", about {format_seconds(eta)}" if eta and left else "")
+    elif done is not None:  # a filtered sweep: its size is unknown, its pace is not
+        line += f"; {done} done in {format_seconds(elapsed)}"
     if record.get("status") == "failed":
         line += f" ({record.get('message')})"
     return line

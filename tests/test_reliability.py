@@ -409,6 +409,8 @@ def test_progress_line_names_the_run_and_the_time_left():
               "headline_metric": "gap", "metrics": {"gap": 0.000645}}
     line = progress_line(record, 12.34, False, done=3, total=8, computed=3, elapsed=60.0)
     assert line == "[3/8] energy azure seed=3: gap=0.000645 ok in 12.3 s; 5 left, about 1m40s"
+    unknown = progress_line(record, 12.34, False, done=3, total=None, computed=3, elapsed=61.0)
+    assert unknown == "[3/?] energy azure seed=3: gap=0.000645 ok in 12.3 s; 3 done in 1m01s"
 
 
 # ---------------------------------------------------------------- 7. one-line config errors
