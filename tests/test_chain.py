@@ -50,6 +50,18 @@ def chain(at=0.5, total_steps=60, first=ADAM, then=LBFGS):
     return functools.partial(Chain, first=first, then=then, at=at, total_steps=total_steps)
 
 
+def squared_distance(opt, x, to=0.0):
+    """The closure of ``|x - to|^2`` that ``opt`` steps with."""
+
+    def closure():
+        opt.zero_grad()
+        loss = (x - to).pow(2).sum()
+        loss.backward()
+        return loss
+
+    return closure
+
+
 def flat(model):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
@@ -122,13 +134,7 @@ def test_a_scheduler_schedules_the_first_phase():
 def test_no_step_past_the_budget_and_no_step_without_a_closure():
     x = torch.zeros(1, requires_grad=True)
     opt = Chain([x], ADAM, ADAM, at=0.5, total_steps=2)
-
-    def closure():
-        opt.zero_grad()
-        loss = (x - 1).pow(2).sum()
-        loss.backward()
-        return loss
-
+    closure = squared_distance(opt, x, to=1.0)
     opt.step(closure)
     opt.step(closure)
     with pytest.raises(BudgetSpent, match="total_steps=2"):
@@ -215,13 +221,7 @@ class StallsAfterOneStep(torch.optim.Optimizer):
 def test_a_searching_optimizer_that_stalls_is_restarted():
     x = torch.ones(1, requires_grad=True)
     opt = Chain([x], ADAM, StallsAfterOneStep, at=0.0, total_steps=10)
-
-    def closure():
-        opt.zero_grad()
-        loss = x.pow(2).sum()
-        loss.backward()
-        return loss
-
+    closure = squared_distance(opt, x)
     opt.step(closure)  # searches and moves
     moved = x.detach().clone()
     opt.step(closure)  # stalls: one evaluation, no move -> restarted
@@ -270,12 +270,6 @@ class ClimbsUphill(torch.optim.Optimizer):
 def test_a_search_that_finds_nothing_lower_goes_back_to_its_start_and_restarts():
     x = torch.ones(1, requires_grad=True)
     opt = Chain([x], ADAM, ClimbsUphill, at=0.0, total_steps=10)
-
-    def closure():
-        opt.zero_grad()
-        loss = x.pow(2).sum()
-        loss.backward()
-        return loss
-
+    closure = squared_distance(opt, x)
     opt.step(closure)
     assert x.item() == 1.0 and opt.stats()["restarts"] == 1 and not opt.then.state
