@@ -7,9 +7,10 @@ import platform
 import shlex
 import statistics
 import sys
-from pathlib import Path
 
 import torch
+
+from azure_sciml.runs import cpu_model
 
 
 def resolve_device(name: str) -> torch.device:
@@ -25,22 +26,12 @@ def machine(device: torch.device) -> str:
     if device.type == "cuda":
         what = torch.cuda.get_device_name(device)
     else:
-        what = _cpu_model() or platform.processor() or "CPU"
+        what = cpu_model()
     when = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     return (
         f"device {device} ({what}), torch {torch.__version__}, "
         f"{torch.get_num_threads()} CPU threads, python {platform.python_version()}, {when}"
     )
-
-
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
 def command(script: str, argv: list[str] | None) -> str:
