@@ -177,11 +177,7 @@ def curve_problem() -> Problem:
 
 
 def noisy_regression_problem() -> Problem:
-    rng = np.random.default_rng(314)
-    x = torch.from_numpy(rng.uniform(-3, 3, (48, 1))).float()
-    y = _noisy_target(x) + 0.3 * torch.from_numpy(rng.standard_normal((48, 1))).float()
-    x_test = torch.linspace(-3, 3, 512).unsqueeze(1)
-    y_test = _noisy_target(x_test)
+    x, y, x_test, y_test = _noisy_samples(seed=314, n=48, sd=0.3)
 
     def loss(m):
         return (m(x) - y).square().mean()
@@ -213,11 +209,7 @@ class BatchedMLP(nn.Module):
 
 
 def minibatch_regression_problem() -> Problem:
-    rng = np.random.default_rng(1618)
-    x = torch.from_numpy(rng.uniform(-3, 3, (512, 1))).float()
-    y = _noisy_target(x) + 0.1 * torch.from_numpy(rng.standard_normal((512, 1))).float()
-    x_test = torch.linspace(-3, 3, 512).unsqueeze(1)
-    y_test = _noisy_target(x_test)
+    x, y, x_test, y_test = _noisy_samples(seed=1618, n=512, sd=0.1)
 
     def loss(m):
         batch = torch.randint(0, len(x), (32,), generator=m.batches)
@@ -240,6 +232,16 @@ def minibatch_regression_problem() -> Problem:
 
 def _noisy_target(x: Tensor) -> Tensor:
     return torch.sin(x) + 0.3 * x * torch.cos(2 * x)
+
+
+def _noisy_samples(seed: int, n: int, sd: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``n`` samples of ``_noisy_target`` on [-3, 3] with noise of ``sd``, and the noise-free
+    function on a 512-point test grid: (x, y, x_test, y_test)."""
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.uniform(-3, 3, (n, 1))).float()
+    y = _noisy_target(x) + sd * torch.from_numpy(rng.standard_normal((n, 1))).float()
+    x_test = torch.linspace(-3, 3, 512).unsqueeze(1)
+    return x, y, x_test, _noisy_target(x_test)
 
 
 def two_moons(n: int, noise: float, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
