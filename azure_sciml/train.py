@@ -38,14 +38,17 @@ class Problem(Protocol):
     ``build`` creates data and model from torch's global RNG (which :func:`fit` seeds), so one seed
     gives every optimizer the same initial parameters and data. ``evaluate`` scores a model against
     ground truth and returns plain floats; lower is better for ``metric`` (the headline metric).
-    Optional: ``plot(model, path)`` saves a picture of the solution; ``param_groups(model)``
-    returns the optimizer's parameter groups (a list of dicts with ``params`` and per-group
-    options, e.g. ``{"params": [...], "sigma": 0.0}`` to keep Azure's proposals off some
-    parameters), or ``None`` for one group of every parameter; :func:`fit` uses it when present.
+    ``lr`` is the learning rate the problem recommends (every optimizer config reads
+    ``${problem.lr}``). Optional: ``plot(model, path)`` saves a picture of the solution;
+    ``param_groups(model)`` returns the optimizer's parameter groups (a list of dicts with
+    ``params`` and per-group options, e.g. ``{"params": [...], "sigma": 0.0}`` to keep Azure's
+    proposals off some parameters), or ``None`` for one group of every parameter; :func:`fit`
+    uses it when present.
     """
 
     steps: int
     metric: str
+    lr: float
 
     def build(self, device: torch.device, dtype: torch.dtype) -> nn.Module: ...
 
