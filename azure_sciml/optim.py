@@ -171,6 +171,15 @@ class Azure(Optimizer):
                "_warned")
         return {**super().__getstate__(), **{k: self.__dict__[k] for k in own}}
 
+    def __setstate__(self, state: dict[str, Any]) -> None:  # load_state_dict ends here too
+        super().__setstate__(state)
+        for group in self.param_groups:  # a plain-number step (older torch, hand-written): as Adam
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                for key in ("step", "best_step"):
+                    if key in p_state and not torch.is_tensor(p_state[key]):
+                        p_state[key] = torch.tensor(float(p_state[key]), dtype=torch.float32)
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if "betas" in param_group:
             param_group = {**param_group, "betas": _check_betas(param_group["betas"])}

@@ -467,3 +467,42 @@ def test_fused_checks_only_parameters_with_gradients():
     opt = Azure([stale, live], fused=True, sa_steps=0, lr=0.1)
     opt.step()
     assert torch.allclose(live.detach(), torch.full((3,), 0.9))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("mode", ["closure", "loss", "plain"])
+def test_a_state_dict_with_plain_number_steps_resumes_as_with_tensors(name, mode):
+    """Older torch and hand-written checkpoints store ``step`` as a number: Adam takes it, so
+    does Azure (the resumed run is the one a tensor ``step`` gives)."""
+    params = quad_params()
+    opt = Azure(params, lr=0.05, seed=3, **CONFIGS[name])
+    drive(opt, params, quad_loss(params), 7, mode)
+    saved = copy.deepcopy(opt.state_dict())
+    plain = copy.deepcopy(saved)
+    numbers = [s for s in plain["state"].values() if "step" in s]
+    assert numbers
+    for p_state in numbers:
+        p_state["step"] = p_state["step"].item()
+    runs = []
+    for sd in (saved, plain):
+        twins = [nn.Parameter(p.detach().clone()) for p in params]
+        resumed = Azure(twins, lr=0.05, seed=99, **CONFIGS[name])
+        resumed.load_state_dict(sd)
+        drive(resumed, twins, quad_loss(twins), 9, mode)
+        runs.append(flat(twins))
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_plain_number_steps_with_sa_steps_zero_resume_as_adam():
+    params, twins = quad_params(), quad_params()
+    opt = Azure(params, lr=0.05, sa_steps=0)
+    adam = torch.optim.Adam(twins, lr=0.05, foreach=True)
+    for o, ps in ((opt, params), (adam, twins)):
+        drive(o, ps, quad_loss(ps), 3, "closure")
+        sd = copy.deepcopy(o.state_dict())
+        for p_state in sd["state"].values():
+            if "step" in p_state:
+                p_state["step"] = float(p_state["step"])
+        o.load_state_dict(sd)
+        drive(o, ps, quad_loss(ps), 3, "closure")
+    assert torch.equal(flat(params), flat(twins))
