@@ -77,9 +77,12 @@ class Azure(Optimizer):
     computed: ``loss.backward(); opt.step(loss=loss)``. Both give the test the same numbers.
 
     Run length: give ``total_steps`` (your number of ``step`` calls) and the annealing phase is
-    its first 90%, followed by plain Adam from the best point judged. A run that stops earlier
-    should call :meth:`finish` (``azure_sciml.fit`` does), which returns to the best point judged
-    instead of leaving the parameters at a half-descended proposal.
+    its first 90%, followed by plain Adam from the best point judged. A driver that knows the
+    run's length (``azure_sciml.fit``, ``Chain``) hands it over with :meth:`set_run_length`
+    before the first step; without either, the phase is 1000 steps and the first step warns so.
+    A run that stops earlier should call :meth:`finish` (``azure_sciml.fit`` does), which
+    returns to the best point judged instead of leaving the parameters at a half-descended
+    proposal.
 
     Scale of a proposal: ``sigma · lr · sa_interval`` per coordinate (the distance Adam travels
     in one descent block), so one default suits different weight scales; ``T0`` is measured in
@@ -108,7 +111,8 @@ class Azure(Optimizer):
             the arguments above).
 
     float16 parameters: a restart zeroes only the first moment (a restarted second moment would
-    underflow). Counters (:meth:`stats`): ``n_loss_evals`` (closure calls), ``n_proposals``,
+    underflow). Counters (:meth:`stats`): ``n_loss_evals`` (losses seen: closure calls and
+    ``step(loss=)``), ``n_proposals``,
     ``n_accepted``, ``n_rejected``, ``n_nonfinite``.
     """
 
@@ -149,6 +153,7 @@ class Azure(Optimizer):
         if settings is not None and not isinstance(settings, Settings):
             raise ValueError(f"Invalid settings value: {settings!r} (an _anneal.Settings)")
         super().__init__(params, defaults)
+        self._length_given = sa_steps is not None or total_steps is not None
         if sa_steps is None:
             sa_steps = DEFAULT_SA_STEPS if total_steps is None else int(SA_FRACTION * total_steps)
         if seed is None:
@@ -168,7 +173,7 @@ class Azure(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:  # deepcopy and pickle keep the controller
         own = ("total_steps", "sa_steps", "sa_momentum", "_controller", "_noise", "_n_loss_evals",
-               "_warned")
+               "_warned", "_length_given")
         return {**super().__getstate__(), **{k: self.__dict__[k] for k in own}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:  # load_state_dict ends here too
@@ -199,6 +204,23 @@ class Azure(Optimizer):
         self._noise.load_state_dict(g["noise"])
         self._n_loss_evals = g["n_loss_evals"]
 
+    def set_run_length(self, total_steps: int) -> None:
+        """The run-length protocol (see ``azure_sciml.train.fit``): the driver of a run tells the
+        optimizer its number of steps before the first one. Azure takes it as ``total_steps``
+        (the annealing phase is its first 90%) unless the constructor got ``total_steps`` or
+        ``sa_steps``: an explicit argument wins, and so does the first length handed over."""
+        _check_int("total_steps", total_steps, 1)
+        if self._length_given:
+            return
+        if self._controller.state.step:
+            raise RuntimeError(
+                f"Azure.set_run_length({total_steps}) after {self._controller.state.step} steps:"
+                " hand the run length over before the first step"
+            )
+        self.total_steps, self.sa_steps = total_steps, int(SA_FRACTION * total_steps)
+        self._controller.settings = replace(self._controller.settings, sa_steps=self.sa_steps)
+        self._length_given = True
+
     def stats(self) -> dict[str, int]:
         """Evaluation and Metropolis counters (also in ``state_dict()``)."""
         st = self._controller.state
@@ -226,12 +248,14 @@ class Azure(Optimizer):
                 if not self._controller.exploring:
                     raise
                 loss, raised = math.nan, True
-            self._n_loss_evals += 1
         if loss is None:
             self._warn_unjudged()
             self._adam_all(1.0)
             self._after(self._controller.advance(can_propose=False))
             return None
+        self._n_loss_evals += 1
+        if not self._length_given and "length" not in self._warned:
+            self._warn_default_length()
         value = float(loss.detach()) if isinstance(loss, Tensor) else float(loss)
         decision = self._controller.observe(value)
         if not math.isfinite(value):
@@ -411,6 +435,15 @@ class Azure(Optimizer):
             "Azure.step() got neither a closure nor a loss, so it cannot judge a proposal: it "
             "steps as Adam. To anneal, call step(closure) or, after loss.backward(), "
             "step(loss=loss); sa_steps=0 silences this warning.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    def _warn_default_length(self) -> None:
+        self._warned.add("length")
+        warnings.warn(
+            f"Azure got no run length (total_steps, sa_steps or set_run_length): it anneals for"
+            f" the first {self.sa_steps} steps. Pass total_steps=N, the run's number of steps.",
             UserWarning,
             stacklevel=3,
         )
