@@ -94,7 +94,7 @@ class Noise:
         if kernel is None:
             return False
         draw = self.kernel_draws.get(str(device), -1) + 1
-        key = self.seed + 1_000_003 * (device.index or 0)  # one stream per GPU
+        key = self.seed + 1_000_003 * _ordinal(self.kernel_draws, str(device))  # one per GPU
         try:
             tables = self._tables.setdefault((device, dtype), {})
             kernel.add_normal_(bucket, size, key, draw, tables)
@@ -109,6 +109,12 @@ class Noise:
             return False
         self.kernel_draws[str(device)] = draw
         return True
+
+
+def _ordinal(seen: dict[str, Any], device: str) -> int:
+    """A GPU's place in the order of first use, not its index: DDP ranks, each on its own GPU,
+    draw the same stream."""
+    return list(seen).index(device) if device in seen else len(seen)
 
 
 def _kernel_for(params: list[Tensor]):

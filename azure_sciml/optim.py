@@ -19,6 +19,13 @@ from torch.optim import Optimizer
 
 from azure_sciml._adam import adam_update, fused_adam
 from azure_sciml._anneal import Controller, ControllerState, Decision, Settings
+from azure_sciml._distributed import (
+    agree_on_seed,
+    default_group_started_later,
+    mean_loss,
+    resolve_group,
+    sharded_kind,
+)
 from azure_sciml._noise import Noise
 
 _GLOBAL = "azure"  # key of the optimizer-wide state in ``self.state`` (saved by ``state_dict``)
@@ -38,6 +45,7 @@ class Azure(Optimizer):
                sa_interval K, sa_patience P; constants c = 0.125, η = 0.01, ρ = 2
         for k = 0, 1, 2, ...
             L_k, g_k ← f(θ_k)          (closure, or step(loss=L_k) after your own backward)
+            process group of n > 1 ranks:  L_k ← (1/n) Σ_ranks L_k   (one all_reduce)
             no loss given:  Adam update; next k                 (nothing to judge: plain Adam)
             L_k NaN/Inf:  θ ← anchor (if exploring); no update; next k
             wait (k < k0): once min L has improved by < 3e-4 (L_0 - min L) (a positive loss
@@ -109,6 +117,13 @@ class Azure(Optimizer):
         settings: :class:`azure_sciml._anneal.Settings` for ablation studies of the algorithm's
             fixed constants (its ``sa_steps``, ``T0``, ``interval`` and ``patience`` come from
             the arguments above).
+        process_group: the ranks that train one model (DDP, Lightning's ``ddp``, ``torchrun``).
+            ``None``: the default group if ``torch.distributed`` is initialised when Azure is
+            built; a ``ProcessGroup``: that one; ``False``: none (each process its own chain).
+            Under a group of several ranks every rank uses rank 0's seed and judges the mean loss
+            over the ranks, so all take the same decisions and replicated parameters stay
+            bit-identical; the cost is one ``all_reduce`` of two numbers per step given a loss (a
+            bare ``step()`` has none). Sharded parameters (FSDP, ``DTensor``) raise ValueError.
 
     float16 parameters: a restart zeroes only the first moment (a restarted second moment would
     underflow). Counters (:meth:`stats`): ``n_loss_evals`` (losses seen: closure calls and
@@ -134,6 +149,7 @@ class Azure(Optimizer):
         *,
         total_steps: int | None = None,
         settings: Settings | None = None,
+        process_group: Any = None,
     ):
         betas = _check_betas(betas)
         defaults = dict(
@@ -158,6 +174,10 @@ class Azure(Optimizer):
             sa_steps = DEFAULT_SA_STEPS if total_steps is None else int(SA_FRACTION * total_steps)
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
+        self._independent = process_group is False
+        self._group = resolve_group(process_group)
+        if self._group is not None:  # one seed for all ranks: rank 0's
+            seed = agree_on_seed(seed, self._group, self._first_device())
         self.total_steps, self.sa_steps, self.sa_momentum = total_steps, sa_steps, sa_momentum
         schedule = replace(
             settings or Settings(), sa_steps=sa_steps, T0=T0, interval=sa_interval,
@@ -173,11 +193,13 @@ class Azure(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:  # deepcopy and pickle keep the controller
         own = ("total_steps", "sa_steps", "sa_momentum", "_controller", "_noise", "_n_loss_evals",
-               "_warned", "_length_given")
+               "_warned", "_length_given", "_independent")  # a copy looks its group up again
         return {**super().__getstate__(), **{k: self.__dict__[k] for k in own}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:  # load_state_dict ends here too
         super().__setstate__(state)
+        if "_independent" in state:  # a copy (deepcopy, pickle): the default group, if any
+            self._group = resolve_group(False if self._independent else None)
         for group in self.param_groups:  # a plain-number step (older torch, hand-written): as Adam
             for p in group["params"]:
                 p_state = self.state.get(p, {})
@@ -190,6 +212,7 @@ class Azure(Optimizer):
             param_group = {**param_group, "betas": _check_betas(param_group["betas"])}
         _check_group({**self.defaults, **param_group})
         super().add_param_group(param_group)
+        _refuse_sharded(self.param_groups[-1]["params"])
 
     def state_dict(self) -> dict[str, Any]:
         self.state[_GLOBAL] = self._global_state()
@@ -256,7 +279,7 @@ class Azure(Optimizer):
         self._n_loss_evals += 1
         if not self._length_given and "length" not in self._warned:
             self._warn_default_length()
-        value = float(loss.detach()) if isinstance(loss, Tensor) else float(loss)
+        value, raised = self._judged_value(loss, raised)
         decision = self._controller.observe(value)
         if not math.isfinite(value):
             self._warn_nonfinite(value)
@@ -400,6 +423,20 @@ class Azure(Optimizer):
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
 
+    def _judged_value(self, loss: Tensor | float, raised: bool) -> tuple[float, bool]:
+        """The loss the controller sees: this process's, or under a process group the mean over
+        the ranks (and whether any rank's closure raised)."""
+        if self._group is not None:
+            return mean_loss(loss, raised, self._group, self._first_device())
+        if "late_group" not in self._warned and default_group_started_later(
+            self._group, self._independent
+        ):
+            self._warn_late_group()
+        return float(loss.detach()) if isinstance(loss, Tensor) else float(loss), raised
+
+    def _first_device(self) -> torch.device:
+        return self.param_groups[0]["params"][0].device
+
     def _check_devices(self) -> None:
         """The fused kernel's devices, checked before any state is created (parameters with a
         gradient only, as Adam)."""
@@ -448,6 +485,16 @@ class Azure(Optimizer):
             stacklevel=3,
         )
 
+    def _warn_late_group(self) -> None:
+        self._warned.add("late_group")
+        warnings.warn(
+            "Azure was built before torch.distributed's process group was initialised, so its "
+            "ranks judge their own losses and drift apart: build it after init_process_group, "
+            "or pass process_group=False to silence this for independent chains per process.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
     def _warn_nonfinite(self, value: float) -> None:
         if "nonfinite" in self._warned:
             return
@@ -459,6 +506,17 @@ class Azure(Optimizer):
             RuntimeWarning,
             stacklevel=3,
         )
+
+
+def _refuse_sharded(params: list[Tensor]) -> None:
+    for p in params:
+        kind = sharded_kind(p)
+        if kind is not None:
+            raise ValueError(
+                f"Azure cannot optimize a sharded parameter ({kind}, e.g. from FSDP or tensor "
+                "parallelism): a proposal draws every coordinate of a tensor once, and each rank "
+                "holds only its shard. Use DDP (replicated parameters) instead."
+            )
 
 
 def _real(t: Tensor) -> Tensor:
