@@ -46,6 +46,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from azure_sciml.problems._checks import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_real,
+)
+
 INSTALL_HINT = 'the classification problems need scikit-learn: pip install "azure_sciml[classify]"'
 DATASETS = ("two_moons", "digits")
 
@@ -56,17 +63,6 @@ def _sklearn_datasets():
     except ImportError as err:
         raise ImportError(INSTALL_HINT) from err
     return datasets
-
-
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
-def _check_real(name: str, value, low: float, high: float) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and low < value < high
-    if not ok:
-        raise ValueError(f"{name} must be a number in ({low}, {high}), got {value!r}")
 
 
 def mlp(n_in: int, n_out: int, width: int, depth: int) -> nn.Sequential:
@@ -97,19 +93,17 @@ class Classification:
         steps: int = 1000,
         lr: float = 1e-3,
     ):
-        if dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {list(DATASETS)}, got {dataset!r}")
-        _check_int("n_samples", n_samples, 10)
-        if not (isinstance(noise, int | float) and not isinstance(noise, bool) and noise >= 0):
-            raise ValueError(f"noise must be a number >= 0, got {noise!r}")
-        _check_real("val_fraction", val_fraction, 0.0, 1.0)
-        _check_int("width", width, 1)
-        _check_int("depth", depth, 0)
+        check_choice("dataset", dataset, list(DATASETS))
+        check_positive_int("n_samples", n_samples, minimum=10)
+        check_real("noise", noise, 0.0, math.inf, closed_low=True)
+        check_real("val_fraction", val_fraction, 0.0, 1.0)
+        check_positive_int("width", width)
+        check_positive_int("depth", depth, minimum=0)
         if batch_size is not None:
-            _check_int("batch_size", batch_size, 1)
-        _check_int("track_every", track_every, 1)
-        _check_int("steps", steps, 1)
-        _check_real("lr", lr, 0.0, math.inf)
+            check_positive_int("batch_size", batch_size)
+        check_positive_int("track_every", track_every)
+        check_positive_int("steps", steps)
+        check_positive_float("lr", lr)
         _sklearn_datasets()  # fail here, before any training, when scikit-learn is missing
         self.dataset, self.n_samples, self.noise = dataset, n_samples, float(noise)
         self.val_fraction, self.width, self.depth = float(val_fraction), width, depth
@@ -196,24 +190,21 @@ class Classification:
     def plot(self, model: nn.Module, path: str | os.PathLike) -> None:
         """Two Moons: class probability over the plane with the validation points; digits:
         validation images with their predicted labels, the misclassified ones first (in red)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         metrics = self.evaluate(model)
         title = (f"{self.dataset}: validation loss {metrics['val_loss']:.4f}, "
                  f"accuracy {100 * metrics['val_accuracy']:.1f}%")
+        fig = Figure(layout="constrained")  # no pyplot: no global backend or figure registry
         if self.x_val.shape[1] == 2:
-            fig = self._plot_plane(plt, model)
+            self._plot_plane(fig, model)
         else:
-            fig = self._plot_images(plt, model)
+            self._plot_images(fig, model)
         fig.suptitle(title)
         fig.savefig(path, dpi=120)
-        plt.close(fig)
 
     @torch.no_grad()
-    def _plot_plane(self, plt, model: nn.Module):
+    def _plot_plane(self, fig, model: nn.Module):
         x, y = self.x_val.cpu().double(), self.y_val.cpu()
         lo, hi = x.min(0).values - 0.5, x.max(0).values + 0.5
         u, v = torch.meshgrid(
@@ -223,7 +214,8 @@ class Classification:
         )
         grid = torch.stack([u.flatten(), v.flatten()], 1).to(self.device, self.x_val.dtype)
         prob = torch.softmax(model(grid).double(), 1)[:, 1].reshape(u.shape).cpu()
-        fig, ax = plt.subplots(figsize=(6, 4.8), constrained_layout=True)
+        fig.set_size_inches(6, 4.8)
+        ax = fig.add_subplot()
         shown = ax.contourf(u.numpy(), v.numpy(), prob.numpy(), levels=20, cmap="RdBu_r",
                             alpha=0.45)
         ax.contour(u.numpy(), v.numpy(), prob.numpy(), levels=[0.5], colors="k")
@@ -231,18 +223,17 @@ class Classification:
                    linewidths=0.3)
         ax.set(xlabel="x1 (standardised)", ylabel="x2 (standardised)")
         fig.colorbar(shown, ax=ax, label="P(class 1)")
-        return fig
 
     @torch.no_grad()
-    def _plot_images(self, plt, model: nn.Module, rows: int = 4, cols: int = 8):
+    def _plot_images(self, fig, model: nn.Module, rows: int = 4, cols: int = 8):
         predicted = model(self.x_val).argmax(1).cpu()
         truth = self.y_val.cpu()
         wrong_first = torch.argsort((predicted == truth).to(torch.int8), stable=True)
         shown = wrong_first[: rows * cols]
         images = self.x_val.cpu().double()[shown] * self.scale + self.mean  # undo the scaling
         side = math.isqrt(images.shape[1])
-        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25),
-                                 constrained_layout=True)
+        fig.set_size_inches(cols * 1.1, rows * 1.25)
+        axes = fig.subplots(rows, cols)
         for ax, image, i in zip(axes.flat, images, shown.tolist(), strict=False):
             ax.imshow(image.reshape(side, side).numpy(), cmap="gray_r")
             ok = int(predicted[i]) == int(truth[i])
@@ -250,7 +241,6 @@ class Classification:
                          color="black" if ok else "red")
         for ax in axes.flat:
             ax.axis("off")
-        return fig
 
 
 class TwoMoons(Classification):

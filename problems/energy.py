@@ -26,6 +26,13 @@ import math
 import torch
 from torch import Tensor, nn
 
+from azure_sciml.problems._checks import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_real,
+)
+
 GLOBAL_MINIMA: dict[int, float] = {
     2: -1.0,
     3: -3.0,
@@ -106,12 +113,11 @@ class LennardJones:
         steps: int = 3000,
         lr: float = 0.01,
     ):
-        if n_atoms not in GLOBAL_MINIMA:
-            raise ValueError(f"n_atoms must be one of {sorted(GLOBAL_MINIMA)}, got {n_atoms!r}")
-        _check(density > 0, "density", density)
-        _check(0 < min_distance < BOND_LENGTH, "min_distance", min_distance)
-        _check(steps >= 1, "steps", steps)
-        _check(lr > 0, "lr", lr)
+        check_choice("n_atoms", n_atoms, sorted(GLOBAL_MINIMA))
+        check_positive_float("density", density)
+        check_real("min_distance", min_distance, 0.0, BOND_LENGTH)
+        check_positive_int("steps", steps)
+        check_positive_float("lr", lr)
         self.n_atoms, self.density = int(n_atoms), float(density)
         self.min_distance = float(min_distance)
         self.steps, self.lr = int(steps), float(lr)
@@ -130,14 +136,11 @@ class LennardJones:
         return {"energy": energy, "gap": gap, "success": float(gap < SUCCESS_GAP)}
 
     def plot(self, model: Cluster, path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         xyz = model.positions.detach().double().cpu()
         xyz = (xyz - xyz.mean(0)).numpy()
-        fig = plt.figure(figsize=(5, 5))
+        fig = Figure(figsize=(5, 5))  # no pyplot: no global backend or figure registry
         ax = fig.add_subplot(projection="3d")
         for a, b in _bonds(xyz):
             ax.plot(*zip(xyz[a], xyz[b], strict=True), color="0.5", lw=1)
@@ -148,15 +151,9 @@ class LennardJones:
         ax.set_axis_off()
         fig.tight_layout()
         fig.savefig(path, dpi=120)
-        plt.close(fig)
 
 
 def _bonds(xyz, cutoff: float = 1.2 * BOND_LENGTH) -> list[tuple[int, int]]:
     n = len(xyz)
     near = ((xyz[:, None] - xyz[None]) ** 2).sum(-1) < cutoff**2
     return [(a, b) for a in range(n) for b in range(a + 1, n) if near[a, b]]
-
-
-def _check(ok: bool, name: str, value) -> None:
-    if not ok:
-        raise ValueError(f"{name} has an invalid value: {value!r}")

@@ -40,7 +40,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from azure_sciml.problems._checks import check_positive_float, check_positive_int
+from azure_sciml.problems._checks import (
+    check,
+    check_positive_float,
+    check_positive_int,
+    check_real,
+    is_real,
+)
 
 PARAMETERS = ("omega", "gamma", "amplitude", "phase")
 
@@ -85,29 +91,20 @@ class Oscillator:
         for name, value in (("omega_true", omega_true), ("amplitude_true", amplitude_true),
                             ("t_train", t_train), ("noise", noise), ("tol", tol), ("lr", lr)):
             check_positive_float(name, value)
-        if not (isinstance(gamma_true, int | float) and math.isfinite(gamma_true)
-                and gamma_true >= 0):
-            raise ValueError(f"gamma_true must be a finite number >= 0, got {gamma_true!r}")
-        if not t_end > t_train:
-            raise ValueError(f"t_end must exceed t_train={t_train}, got {t_end!r}")
+        check_real("gamma_true", gamma_true, 0.0, math.inf, closed_low=True)
+        check(is_real(t_end) and t_end > t_train, "t_end", t_end, f"above t_train={t_train}")
         for name, value in (("n_train", n_train), ("n_test", n_test), ("steps", steps)):
             check_positive_int(name, value)
         lo, hi = (float(v) for v in omega_range)
-        if not 0 < lo < hi:
-            raise ValueError(f"omega_range must be [lo, hi] with 0 < lo < hi, got {omega_range!r}")
+        check(0 < lo < hi, "omega_range", omega_range, "[lo, hi] with 0 < lo < hi")
         unknown = sorted(set(fixed) - set(PARAMETERS))
-        if unknown or len(fixed) == len(PARAMETERS):
-            raise ValueError(
-                f"fixed must be a list of {list(PARAMETERS)} that leaves one to fit, got "
-                f"{list(fixed)!r}"
-            )
+        check(not unknown and len(fixed) < len(PARAMETERS), "fixed", list(fixed),
+              f"a list of {list(PARAMETERS)} that leaves one to fit")
         if explore is not None:
             unknown = sorted(set(explore) - set(PARAMETERS))
-            if unknown or not explore or set(explore) & set(fixed):
-                raise ValueError(
-                    f"explore must be null or a non-empty list of fitted parameters (of "
-                    f"{list(PARAMETERS)}, not fixed={list(fixed)}), got {list(explore)!r}"
-                )
+            check(bool(explore) and not unknown and not set(explore) & set(fixed), "explore",
+                  list(explore), f"null or a non-empty list of fitted parameters (of "
+                  f"{list(PARAMETERS)}, not fixed={list(fixed)})")
         self.truth = dict(omega=float(omega_true), gamma=float(gamma_true),
                           amplitude=float(amplitude_true), phase=float(phase_true))
         self.t_train, self.t_end = float(t_train), float(t_end)

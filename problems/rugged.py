@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from azure_sciml.problems._checks import check_choice, check_positive_float, check_positive_int
+
 SCHWEFEL_ARGMIN = 420.9687463599820
 SCHWEFEL_SHIFT = 418.9828872724338  # = SCHWEFEL_ARGMIN * sin(sqrt(SCHWEFEL_ARGMIN))
 
@@ -107,22 +109,12 @@ class RuggedFunction:
         steps: int = 3000,
         lr: float | None = None,
     ):
-        if name not in FUNCTIONS:
-            raise ValueError(f"name must be one of {sorted(FUNCTIONS)}, got {name!r}")
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-            raise ValueError(f"dim must be an integer >= 2, got {dim!r}")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        check_choice("name", name, sorted(FUNCTIONS))
+        check_positive_int("dim", dim, minimum=2)
+        check_positive_int("steps", steps)
         spec = FUNCTIONS[name]
-        if lr is None:
-            lr = spec.lr
-        if not (
-            isinstance(lr, (int, float))
-            and not isinstance(lr, bool)
-            and math.isfinite(lr)
-            and lr > 0
-        ):
-            raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+        lr = spec.lr if lr is None else lr
+        check_positive_float("lr", lr)
         self.name, self.dim, self.steps, self.lr = name, dim, steps, float(lr)
         self.spec = spec
 
@@ -152,6 +144,33 @@ class RuggedFunction:
             "value": float(self.function(x)),
             "distance": float(torch.linalg.vector_norm(x - self.minimiser(x.device))),
         }
+
+    @torch.no_grad()
+    def plot(self, model: Point, path) -> None:
+        """``path``: the figure file, ``f`` along each coordinate axis through the minimiser
+        (one curve: every coordinate sees the same slice) with the final point's coordinates on
+        it; a coordinate on the curve's lowest dip is in the global basin."""
+        from matplotlib.figure import Figure
+
+        x = model().detach().to(torch.float64).cpu()
+        h = self.spec.half_width
+        t = torch.linspace(-h, h, 2001, dtype=torch.float64)
+        line = self.minimiser().repeat(len(t), 1)
+        line[:, 0] = t
+        fig = Figure(figsize=(6.4, 3.6))  # no pyplot: no global backend or figure registry
+        ax = fig.add_subplot()
+        ax.plot(t.numpy(), self.function(line).numpy(), color="0.5", lw=1,
+                label="f along one axis through the minimiser")  # fmt: skip
+        at = self.minimiser().repeat(self.dim, 1)
+        at[range(self.dim), range(self.dim)] = x
+        ax.scatter(x.numpy(), self.function(at).numpy(), color="C1", zorder=3, s=18,
+                   label="final x_i (others at the minimiser)")  # fmt: skip
+        ax.axvline(self.spec.argmin, color="k", lw=0.8, ls=":")
+        value = self.evaluate(model)["value"]
+        ax.set(xlabel="x_i", ylabel="f", title=f"{self.name} d={self.dim}: f = {value:.4g}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
 
 
 class Rastrigin(RuggedFunction):

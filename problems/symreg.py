@@ -53,6 +53,13 @@ import sympy
 import torch
 from torch import Tensor, nn
 
+from azure_sciml.problems._checks import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_real,
+)
+
 
 @dataclass(frozen=True)
 class Target:
@@ -258,16 +265,15 @@ class SymbolicRegression:
         steps: int = 6000,
         lr: float = 0.01,
     ):
-        if target not in TARGETS:
-            raise ValueError(f"target must be one of {sorted(TARGETS)}, got {target!r}")
-        _check(n_train >= 8, "n_train", n_train)
-        _check(n_test >= 1, "n_test", n_test)
-        _check(noise >= 0, "noise", noise)
-        _check(n_units >= 1, "n_units", n_units)
-        _check(sparsity >= 0, "sparsity", sparsity)
-        _check(0 <= threshold < 1, "threshold", threshold)
-        _check(steps >= 1, "steps", steps)
-        _check(lr > 0, "lr", lr)
+        check_choice("target", target, sorted(TARGETS))
+        check_positive_int("n_train", n_train, minimum=8)
+        check_positive_int("n_test", n_test)
+        check_real("noise", noise, 0.0, math.inf, closed_low=True)
+        check_positive_int("n_units", n_units)
+        check_real("sparsity", sparsity, 0.0, math.inf, closed_low=True)
+        check_real("threshold", threshold, 0.0, 1.0, closed_low=True)
+        check_positive_int("steps", steps)
+        check_positive_float("lr", lr)
         self.target, self.spec = target, TARGETS[target]
         self.n_train, self.n_test, self.noise = int(n_train), int(n_test), float(noise)
         self.n_units, self.sparsity = int(n_units), float(sparsity)
@@ -494,16 +500,14 @@ class SymbolicRegression:
         return float(np.sqrt(np.mean(np.square(predicted - y))))
 
     def plot(self, model: TermLibrary, path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         with torch.no_grad():
             predicted = model(self.x_test).cpu().numpy()
             expr = self.expression(model)
         x, y = self.x_test.cpu().numpy(), self.y_test.cpu().numpy()
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig = Figure(figsize=(6, 4))  # no pyplot: no global backend or figure registry
+        ax = fig.add_subplot()
         if x.shape[1] == 1:
             order = np.argsort(x[:, 0])
             ax.plot(x[order, 0], y[order], "k-", lw=2, label=f"truth: {self.spec.truth}")
@@ -526,9 +530,3 @@ class SymbolicRegression:
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(path, dpi=120)
-        plt.close(fig)
-
-
-def _check(ok: bool, name: str, value) -> None:
-    if not ok:
-        raise ValueError(f"{name} has an invalid value: {value!r}")

@@ -47,6 +47,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from azure_sciml.problems._checks import (
+    check,
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    is_real,
+)
 from azure_sciml.problems.rugged import Point
 
 ADJIMAN_Y = 0.10578346945171689  # root of cos(2) cos(y) + 4 y / (y^2 + 1)^2 = 0
@@ -129,16 +136,12 @@ class TwoDFunction:
         start: Sequence[float] | None = None,
         tol: float = 0.01,
     ):
-        if name not in FUNCTIONS:
-            raise ValueError(f"name must be one of {sorted(FUNCTIONS)}, got {name!r}")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        check_choice("name", name, sorted(FUNCTIONS))
+        check_positive_int("steps", steps)
         spec = FUNCTIONS[name]
         lr = spec.lr if lr is None else lr
-        if not _positive(lr):
-            raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-        if not _positive(tol):
-            raise ValueError(f"tol must be a positive finite number, got {tol!r}")
+        check_positive_float("lr", lr)
+        check_positive_float("tol", tol)
         if start is not None:
             start = _check_start(start)
         self.name, self.steps, self.lr, self.start, self.tol = name, steps, float(lr), start, tol
@@ -274,22 +277,10 @@ def _window(box, paths, margin: float = 0.05):
     return (float(x0 - dx), float(x1 + dx)), (float(y0 - dy), float(y1 + dy))
 
 
-def _positive(value) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
-
-
 def _check_start(start) -> tuple[float, float]:
     values = list(start) if isinstance(start, Sequence) and not isinstance(start, str) else None
-    if values is None or len(values) != 2 or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        for v in values
-    ):
-        raise ValueError(f"start must be null or two finite numbers [x, y], got {start!r}")
+    ok = values is not None and len(values) == 2 and all(map(is_real, values))
+    check(ok, "start", start, "null or two finite numbers [x, y]")
     return float(values[0]), float(values[1])
 
 
