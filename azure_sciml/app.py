@@ -309,9 +309,7 @@ def refined(cfg: DictConfig, problem: Problem, make_first: OptimizerFactory) -> 
         make_then([torch.zeros(1, requires_grad=True)])
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{blame(node.optimizer, 'refine.optimizer', err)}: {err}") from err
-    make = functools.partial(
-        Chain, first=make_first, then=make_then, at=node.at, total_steps=problem.steps
-    )
+    make = functools.partial(Chain, first=make_first, then=make_then, at=node.at)
     try:
         make([torch.zeros(1, requires_grad=True)])
     except ValueError as err:

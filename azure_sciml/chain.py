@@ -11,9 +11,8 @@ Adam::
         first=partial(torch.optim.Adam, lr=1e-3),
         then=partial(torch.optim.LBFGS, lr=1.0, line_search_fn="strong_wolfe"),
         at=0.8,
-        total_steps=10_000,
     )
-    result = azure_sciml.fit(problem, make, steps=10_000)
+    result = azure_sciml.fit(problem, make, steps=10_000)   # fit hands the chain its length
 
 Budget: the chain counts every call of the closure (a line search's calls included), the unit
 :func:`~azure_sciml.fit` budgets in. It hands over at the first step that starts with at least
@@ -31,20 +30,23 @@ Pseudo-code of ``step(closure)``::
     if a searching optimizer's step found no lower loss than its start:
         back to its start, clear opt's state (a restart)
 
-A factory that takes ``total_steps`` (as Azure will) gets its own phase's length. A learning-rate
+Run length (:mod:`azure_sciml.run_length`): the chain's is ``total_steps`` or, without it, what
+the driver hands over with ``set_run_length`` (``fit`` does, with its budget); the chain hands
+each phase its share (``Azure`` as ``first`` anneals over 90% of the first phase). A learning-rate
 scheduler attached to the chain schedules the first optimizer (``param_groups`` are the first's);
 the refining optimizer keeps its own lr. ``stats()`` records the hand-over.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from azure_sciml.run_length import hand_over_run_length
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 PHASES = ("first", "then")
@@ -62,8 +64,9 @@ class Chain(torch.optim.Optimizer):
         first, then: factories ``params -> Optimizer`` (e.g. ``functools.partial``).
         at: fraction of the budget after which ``then`` takes over, in [0, 1].
         total_steps: the run's budget in closure calls (loss evaluations); the chain never calls
-            the closure more often. ``None``: no cap, and ``at`` must be 0 or 1 (no budget to take
-            a fraction of).
+            the closure more often. ``None``: the length :meth:`set_run_length` hands over
+            (``fit`` does); without one, no cap, and ``at`` must be 0 or 1 (no budget to take a
+            fraction of) when the first step comes.
     """
 
     def __init__(
@@ -76,12 +79,12 @@ class Chain(torch.optim.Optimizer):
     ):
         _check_args(first, then, at, total_steps)
         params = list(params)
-        self.total_steps = total_steps
-        self.switch_at = _switch_point(at, total_steps)
         self.at = float(at)
-        rest = None if total_steps is None else total_steps - self.switch_at
-        self.first = _build(first, params, self.switch_at if total_steps is not None else None)
-        self.then = _build(then, params, rest)
+        self.total_steps: int | None = None
+        self.switch_at = _switch_point(at, None)
+        self.first, self.then = first(params), then(params)
+        if total_steps is not None:
+            self.set_run_length(total_steps)
         super().__init__(params, {})
         self.param_groups = self.first.param_groups  # a scheduler schedules the first phase
         self.n_evals = 0
@@ -90,6 +93,19 @@ class Chain(torch.optim.Optimizer):
         self.n_cut = self.n_restarts = 0
         # whether a phase's steps may evaluate more than once (then a step keeps its start point)
         self._may_search = {"first": True, "then": True}
+
+    def set_run_length(self, total_steps: int) -> None:
+        """The run-length protocol: the chain's budget, unless it has one (``total_steps`` given,
+        or a length handed over before); each phase gets its share."""
+        if self.total_steps is not None:
+            return
+        _check_total_steps(total_steps)
+        self.total_steps = total_steps
+        self.switch_at = _switch_point(self.at, total_steps)
+        shares = ((self.first, self.switch_at), (self.then, total_steps - self.switch_at))
+        for phase, length in shares:
+            if length >= 1:
+                hand_over_run_length(phase, length)
 
     @property
     def phase(self) -> str:
@@ -102,6 +118,11 @@ class Chain(torch.optim.Optimizer):
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]
         if closure is None:
             raise ValueError("Chain.step needs a closure: it counts the loss evaluations")
+        if self.total_steps is None and self.at not in (0, 1):
+            raise ValueError(
+                f"Invalid at value: {self.at!r} without total_steps (only 0 or 1): give"
+                " total_steps or hand the run length over with set_run_length (fit does)"
+            )
         if self.total_steps is not None and self.n_evals >= self.total_steps:
             raise BudgetSpent(
                 f"Chain: the budget of total_steps={self.total_steps} loss evaluations is spent"
@@ -234,19 +255,6 @@ class _StepTracker:
         return True
 
 
-def _build(factory: OptimizerFactory, params: list, total_steps: int | None):
-    if total_steps is not None and _takes_total_steps(factory):
-        return factory(params, total_steps=total_steps)
-    return factory(params)
-
-
-def _takes_total_steps(factory: OptimizerFactory) -> bool:
-    try:
-        return "total_steps" in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _switch_point(at: float, total_steps: int | None) -> int:
     if total_steps is None:
         return 0 if at == 0 else math.inf  # type: ignore[return-value]
@@ -260,9 +268,10 @@ def _check_args(first, then, at, total_steps) -> None:
     number = isinstance(at, int | float) and not isinstance(at, bool)
     if not number or not 0 <= at <= 1:
         raise ValueError(f"Invalid at value: {at!r} (a fraction of the budget in [0, 1])")
-    if total_steps is not None and (
-        isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1
-    ):
+    if total_steps is not None:
+        _check_total_steps(total_steps)
+
+
+def _check_total_steps(total_steps) -> None:
+    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
         raise ValueError(f"Invalid total_steps value: {total_steps!r} (a positive integer or None)")
-    if total_steps is None and at not in (0, 1):
-        raise ValueError(f"Invalid at value: {at!r} without total_steps (only 0 or 1)")

@@ -9,7 +9,6 @@ L-BFGS's line search), so an optimizer that evaluates more per step is charged f
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
@@ -23,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from azure_sciml.optim import Azure
+from azure_sciml.run_length import hand_over_run_length
 from azure_sciml.runs import config_differences
 
 log = logging.getLogger(__name__)
@@ -82,6 +81,22 @@ class LossProblem:
             return self.evaluate_fn(model)
         with torch.enable_grad():
             return {"loss": float(self.loss_fn(model).detach())}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What :func:`fit` tells its ``callback``: evaluations spent of the budget, steps taken, the
+    last and the best loss so far, seconds since the start (a resumed run's included)."""
+
+    n_loss_evals: int
+    budget: int
+    n_steps: int
+    loss: float
+    best_loss: float
+    elapsed_s: float
+
+
+Callback = Callable[[Progress], bool | None]
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -165,6 +180,8 @@ def fit(
     checkpoint_every: int = 0,
     resume: bool = False,
     config: Mapping[str, Any] | None = None,
+    callback: Callback | None = None,
+    callback_every: int = 1,
 ) -> FitResult:
     """Train ``problem`` with ``optimizer`` (a factory ``params -> Optimizer``, e.g. ``Azure`` or
     ``functools.partial(torch.optim.Adam, lr=1e-3)``) for ``steps`` loss evaluations.
@@ -182,8 +199,20 @@ def fit(
     resumes into a result its labels do not describe. Checkpoints are read with
     ``torch.load(weights_only=True)``: tensors, numbers, strings and containers only, so a foreign
     file cannot run code.
+
+    Run length: ``optimizer(params)`` builds the optimizer, then :func:`fit` hands it the budget
+    with ``set_run_length(budget)`` if it has that method (:mod:`azure_sciml.run_length`): Azure
+    and ``Chain`` do, so ``lambda ps: Azure(ps, lr=0.01)`` anneals over 90% of this run; torch's
+    optimizers have none. An explicit ``total_steps`` or ``sa_steps`` of Azure's wins.
+
+    Progress and cancel: ``callback(progress)`` is called after the step that reaches each
+    multiple of ``callback_every`` loss evaluations, and after the last step, with a
+    :class:`Progress` (``n_loss_evals``, ``budget``, ``n_steps``, ``loss``, ``best_loss``,
+    ``elapsed_s``); it returns ``True`` to stop the run there: the result is evaluated as usual,
+    with ``status="stopped"`` (its checkpoint resumes from there). Any other return value goes
+    on.
     """
-    _check_fit_args(on_nonfinite, checkpoint, checkpoint_every)
+    _check_fit_args(on_nonfinite, checkpoint, checkpoint_every, callback_every)
     budget = problem.steps if steps is None else steps
     if budget < 1:
         raise ValueError(f"steps must be a positive number of loss evaluations, got {budget}")
@@ -193,13 +222,15 @@ def fit(
     # an optimizer that draws from torch's RNG when built (Azure with seed=None draws its seed)
     # must not shift the stream the training data come from: same minibatches for every optimizer
     with torch.random.fork_rng(devices=_cuda_indices(torch.device(device))):
-        opt = _with_run_length(optimizer, budget)(_param_groups(problem, model, counter.params))
+        opt = optimizer(_param_groups(problem, model, counter.params))
+        hand_over_run_length(opt, budget)
         sched = scheduler(opt) if scheduler is not None else None
     loop = _Loop(problem, model, opt, sched, counter, config)
     if resume and checkpoint is not None and Path(checkpoint).exists():
         loop.load(Path(checkpoint))
     bar = _progress_bar(budget, progress, initial=counter.n_loss)
     start = time.perf_counter() - loop.wall
+    next_call = _next_multiple(counter.n_loss, callback_every)
     while counter.n_loss < budget and loop.status == "ok":
         before = counter.n_loss
         loop.step(on_nonfinite)
@@ -207,6 +238,9 @@ def fit(
         if checkpoint is not None and checkpoint_every and loop.n_steps % checkpoint_every == 0:
             loop.wall = time.perf_counter() - start
             loop.save(Path(checkpoint))
+        if callback is not None and (counter.n_loss >= next_call or counter.n_loss >= budget):
+            next_call = _next_multiple(counter.n_loss, callback_every)
+            _call_back(callback, loop, budget, time.perf_counter() - start)
     loop.wall = time.perf_counter() - start
     if callable(getattr(opt, "finish", None)):  # Azure: back to the best point judged
         opt.finish()
@@ -235,15 +269,18 @@ def _param_groups(problem: Problem, model: nn.Module, params: list[Tensor]) -> l
     return groups
 
 
-def _with_run_length(optimizer: OptimizerFactory, budget: int) -> OptimizerFactory:
-    """An Azure factory that sets neither ``sa_steps`` nor ``total_steps`` gets the run's budget
-    as ``total_steps`` (its annealing phase follows from the run length)."""
-    func = optimizer.func if isinstance(optimizer, functools.partial) else optimizer
-    given = optimizer.keywords if isinstance(optimizer, functools.partial) else {}
-    is_azure = isinstance(func, type) and issubclass(func, Azure)
-    if is_azure and not {"sa_steps", "total_steps"} & set(given):
-        return functools.partial(optimizer, total_steps=budget)
-    return optimizer
+def _next_multiple(n: int, every: int) -> int:
+    """The first multiple of ``every`` above ``n``."""
+    return (n // every + 1) * every
+
+
+def _call_back(callback: Callback, loop: _Loop, budget: int, elapsed: float) -> None:
+    c = loop.counter
+    progress = Progress(n_loss_evals=c.n_loss, budget=budget, n_steps=loop.n_steps,
+                        loss=c.last_loss, best_loss=c.best_loss, elapsed_s=elapsed)
+    if callback(progress) is True and loop.status == "ok":
+        loop.status = "stopped"
+        loop.message = f"stopped by the callback after {c.n_loss} loss evaluations"
 
 
 def _cuda_indices(device: torch.device) -> list[int]:
@@ -252,13 +289,15 @@ def _cuda_indices(device: torch.device) -> list[int]:
     return [device.index if device.index is not None else torch.cuda.current_device()]
 
 
-def _check_fit_args(on_nonfinite: str, checkpoint, checkpoint_every: int) -> None:
+def _check_fit_args(on_nonfinite: str, checkpoint, checkpoint_every: int, every: int) -> None:
     if on_nonfinite not in ("stop", "skip"):
         raise ValueError(f"on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
     if checkpoint_every < 0:
         raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
     if checkpoint_every and checkpoint is None:
         raise ValueError("checkpoint_every is set but no checkpoint path was given")
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"callback_every must be a positive integer, got {every!r}")
 
 
 class _Loop:
@@ -299,7 +338,8 @@ class _Loop:
             "counter": dict(n_loss=c.n_loss, n_grad=c.n_grad, history=c.history,
                             best_loss=c.best_loss, best_params=c.best_params,
                             last_loss=c.last_loss),
-            "loop": dict(n_steps=self.n_steps, wall=self.wall, status=self.status,
+            "loop": dict(n_steps=self.n_steps, wall=self.wall,
+                         status="ok" if self.status == "stopped" else self.status,  # resumable
                          message=self.message),
             "rng": _rng_state(),
         }

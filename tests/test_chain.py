@@ -107,19 +107,35 @@ def test_resume_on_either_side_of_the_handover_equals_the_uninterrupted_run(tmp_
     assert resumed.optimizer.stats() == reference.optimizer.stats()
 
 
-def test_a_factory_that_takes_total_steps_gets_its_phase_length():
-    seen = {}
+class RunLengthAdam(torch.optim.Adam):
+    """Adam that records the run length handed over (azure_sciml.run_length)."""
 
-    def first(params, total_steps=None):
-        seen["first"] = total_steps
-        return torch.optim.Adam(params)
+    run_length = None
 
-    def then(params, total_steps=None):
-        seen["then"] = total_steps
-        return torch.optim.SGD(params, lr=0.1)
+    def set_run_length(self, total_steps):
+        self.run_length = total_steps
 
-    Chain([torch.zeros(1, requires_grad=True)], first, then, at=0.75, total_steps=200)
-    assert seen == {"first": 150, "then": 50}
+
+@pytest.mark.parametrize("given", ["total_steps", "set_run_length"])
+def test_a_run_length_aware_phase_gets_its_phase_length(given):
+    params = [torch.zeros(1, requires_grad=True)]
+    if given == "total_steps":
+        opt = Chain(params, RunLengthAdam, RunLengthAdam, at=0.75, total_steps=200)
+    else:  # as fit() hands its budget over
+        opt = Chain(params, RunLengthAdam, RunLengthAdam, at=0.75)
+        opt.set_run_length(200)
+    assert (opt.first.run_length, opt.then.run_length) == (150, 50)
+    opt.set_run_length(400)  # the first length stays
+    assert (opt.total_steps, opt.switch_at) == (200, 150)
+
+
+def test_azure_in_a_chain_from_fit_anneals_over_its_phase():
+    from azure_sciml import Azure
+
+    first = functools.partial(Azure, lr=1e-2)  # no total_steps: fit's budget reaches it
+    result = fit(CountedFit(), chain(at=0.5, total_steps=None, first=first), seed=0, steps=60)
+    assert result.optimizer.total_steps == 60
+    assert (result.optimizer.first.total_steps, result.optimizer.first.sa_steps) == (30, 27)
 
 
 def test_a_scheduler_schedules_the_first_phase():
@@ -151,9 +167,12 @@ def test_no_step_past_the_budget_and_no_step_without_a_closure():
     ({"then": "lbfgs"}, "then value: 'lbfgs'"),
 ])
 def test_bad_arguments_raise_naming_the_value(kwargs, message):
+    """At construction, or (a fraction of no run length) at the first step."""
     args = {"first": ADAM, "then": LBFGS, "at": 0.5, "total_steps": 10, **kwargs}
+    x = torch.zeros(1, requires_grad=True)
     with pytest.raises(ValueError, match=message):
-        Chain([torch.zeros(1, requires_grad=True)], **args)
+        opt = Chain([x], **args)
+        opt.step(squared_distance(opt, x))
 
 
 def test_a_state_dict_of_another_chain_is_refused():

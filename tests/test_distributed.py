@@ -2,15 +2,15 @@
 shard, a DDP-wrapped MLP and a run that explores. Every rank must end with the same parameters,
 bit for bit, as torch.optim.Adam's ranks do."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import distributed_worker as worker
 import pytest
 import torch
 import torch.multiprocessing as mp
-
-import distributed_worker as worker
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,14 +76,8 @@ def test_the_torchrun_example_ends_with_identical_ranks(tmp_path):
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
          str(ROOT / "examples" / "ddp_torchrun.py"), "--steps", "100"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={**_env(), "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ranks bit-identical: True" in done.stdout, done.stdout
     assert "n_proposals" in done.stdout
-
-
-def _env():
-    import os
-
-    return dict(os.environ)

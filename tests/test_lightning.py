@@ -200,3 +200,17 @@ def test_import_azure_sciml_does_not_import_lightning():
     code = "import sys, azure_sciml; sys.exit('lightning' in sys.modules)"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     assert subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode == 0
+
+
+def test_ddp_with_two_cpu_processes_keeps_the_ranks_bit_identical(tmp_path):
+    """Trainer(strategy="ddp", devices=2, accelerator="cpu"): each rank its half of the data,
+    Azure from configure_optimizers exploring; both ranks end with the same parameters."""
+    script = Path(__file__).resolve().parent / "lightning_ddp.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, second = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
+    assert first["stats"]["n_proposals"] > 0 and first["stats"]["n_accepted"] > 0
+    assert first["stats"] == second["stats"]
+    assert torch.equal(first["params"], second["params"])

@@ -12,6 +12,7 @@ from torch import nn
 from toy_problem import Toy
 
 from azure_sciml import Azure, LossProblem, fit
+from azure_sciml.train import Progress
 
 HERE = Path(__file__).resolve().parent
 ADAM = functools.partial(torch.optim.Adam, lr=1e-2)
@@ -105,6 +106,8 @@ def test_bad_arguments_are_named():
         fit(Toy(), ADAM, steps=0)
     with pytest.raises(ValueError, match="checkpoint_every.*-1"):
         fit(Toy(), ADAM, checkpoint="x.pt", checkpoint_every=-1)
+    with pytest.raises(ValueError, match="callback_every.*0"):
+        fit(Toy(), ADAM, callback=print, callback_every=0)
 
 
 def test_users_plain_loss_function_goes_through_the_loop():
@@ -182,3 +185,40 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     Wider.__name__ = "Toy"
     with pytest.raises(ValueError, match="does not fit this model"):
         fit(Wider(), ADAM, steps=10, checkpoint=ckpt, resume=True)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: Azure(ps, lr=1e-2),
+    functools.partial(Azure, lr=1e-2),
+], ids=["lambda", "partial"])  # fmt: skip
+def test_any_factory_gets_the_run_length(make):
+    """The run-length protocol (azure_sciml.run_length): fit hands its budget to the optimizer."""
+    result = fit(Toy(), make, steps=50)
+    assert (result.optimizer.total_steps, result.optimizer.sa_steps) == (50, 45)
+
+
+def test_an_explicit_run_length_wins():
+    result = fit(Toy(), functools.partial(Azure, lr=1e-2, total_steps=20), steps=50)
+    assert (result.optimizer.total_steps, result.optimizer.sa_steps) == (20, 18)
+    result = fit(Toy(), AZURE, steps=50)  # sa_steps=40 given
+    assert result.optimizer.sa_steps == 40
+
+
+def test_the_callback_sees_progress_and_can_stop_the_run():
+    seen: list[Progress] = []
+
+    def stop_at_20(progress):
+        seen.append(progress)
+        return progress.n_loss_evals >= 20
+
+    result = fit(Toy(), ADAM, steps=50, callback=stop_at_20, callback_every=5)
+    assert [p.n_loss_evals for p in seen] == [5, 10, 15, 20]
+    assert all(p.budget == 50 and p.best_loss <= p.loss for p in seen)
+    assert result.status == "stopped" and result.n_loss_evals == 20
+    assert "callback" in result.message and result.metrics  # evaluated as usual
+
+
+def test_the_callback_is_called_after_the_last_step():
+    calls = []
+    fit(Toy(), ADAM, steps=12, callback=calls.append, callback_every=5)
+    assert [p.n_loss_evals for p in calls] == [5, 10, 12]
