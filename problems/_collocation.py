@@ -1,0 +1,66 @@
+"""Residual-based adaptive distribution (RAD) of PINN collocation points.
+
+Wu, Zhu, Tan, Kartha & Lu, "A comprehensive study of non-adaptive and residual-based adaptive
+sampling for physics-informed neural networks" (CMAME 403, 2023), eq. (2): draw the collocation
+points from a dense candidate pool with probability
+
+    p(x) ∝ |r(x)|^k / mean(|r|^k) + c
+
+where r is the PDE residual; k = 1, c = 1 are their defaults (k = 0 or a large c gives uniform
+sampling back). Urbán, Stefanou & Pons (JCP 2025) re-draw this way every 500 Adam iterations.
+
+The draw is :func:`torch.multinomial` without replacement on torch's global RNG (as DeepXDE's RAD
+example draws with ``np.random.choice(..., replace=False)``), so a seeded run is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+
+def rad_sample(
+    residual: Callable[[Tensor], Tensor],
+    candidates: Tensor,
+    n: int,
+    *,
+    k: float = 1.0,
+    c: float = 1.0,
+) -> Tensor:
+    """``n`` rows of ``candidates`` (shape (M, d), M >= n) drawn without replacement with
+    probability ∝ ``|residual(candidates)|^k / mean(|.|^k) + c``; returns shape (n, d).
+
+    ``residual`` maps points (M, d) to residuals of M entries (any shape); it may build an
+    autograd graph (derivatives by the points), which is dropped here.
+    """
+    _check(n, candidates, k, c)
+    weights = _rad_weights(residual(candidates).detach().reshape(-1), k, c)
+    if int((weights > 0).sum()) < n:  # only with c = 0
+        raise ValueError(f"c = 0 needs n = {n} candidates with a nonzero residual; use c > 0")
+    picked = torch.multinomial(weights.cpu(), n, replacement=False)  # the CPU RNG, any device
+    return candidates[picked.to(candidates.device)]
+
+
+def _rad_weights(residual: Tensor, k: float, c: float) -> Tensor:
+    """|r|^k / mean|r|^k + c, in float64; uniform where the residual is zero everywhere."""
+    power = residual.double().abs().pow(k)
+    mean = power.mean()
+    if not torch.isfinite(mean):
+        raise FloatingPointError(f"rad_sample: the candidates' residual is not finite ({mean})")
+    return (power / mean if mean > 0 else torch.ones_like(power)) + c
+
+
+def _check(n: int, candidates: Tensor, k: float, c: float) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if candidates.dim() != 2 or candidates.shape[0] < n:
+        shape = tuple(candidates.shape)
+        raise ValueError(f"candidates must have shape (M, d) with M >= n = {n}, got {shape}")
+    for name, value in (("k", k), ("c", c)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
