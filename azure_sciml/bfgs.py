@@ -44,8 +44,9 @@ at most 25 evaluations); where that fails, the step ends at its last point with 
 float64 first: the curvature pairs of a PINN's loss near its minimum (loss ~1e-10, steps ~1e-6)
 are round-off in float32, and float32 quasi-Newton runs stall there (Xu et al., NeurIPS 2025,
 "FP64 is all you need"; the chains experiment: heat seed 0, float32 rel_l2 1.2e-3, float64
-4.0e-4). Policy: a ``UserWarning`` on parameters of a lower precision (the optimizer still runs:
-Rosenbrock-sized problems converge in float32 too).
+4.0e-4). Policy: a ``UserWarning`` at the first ``step()`` on parameters of a lower precision (the
+optimizer still runs: Rosenbrock-sized problems converge in float32 too; not at construction, where
+the app dry-runs configs on a float32 tensor).
 
 Size: ``H`` takes ``8 n^2`` bytes and an iteration ``O(n^2)``: measured on this project's 2-core
 AMD EPYC box (one thread, float64, one matvec + three rank-1 updates): n = 1000 5 ms, 2000 36 ms,
@@ -130,8 +131,9 @@ class BFGS(torch.optim.Optimizer):
         self._params = self.param_groups[0]["params"]
         self.n_params = sum(p.numel() for p in self._params)
         self.dense = self.n_params <= max_dense
-        _warn_about(self._params, self.n_params, max_dense, update, self.dense)
+        _warn_about_size(self.n_params, max_dense, update, self.dense)
         self._stats = _fresh_stats()
+        self._precision_checked = False  # at the first step: configs are dry-run on float32
 
     # -- the step ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -141,6 +143,9 @@ class BFGS(torch.optim.Optimizer):
         closure = torch.enable_grad()(closure)
         group = self.param_groups[0]
         self._evals_this_step = 0
+        if not self._precision_checked:
+            _warn_about_precision(self._params)
+            self._precision_checked = True
         try:
             loss = self._evaluate(closure)
             reason = self._iterate(closure, group, float(loss.detach()))
@@ -385,15 +390,18 @@ def _fresh_stats() -> dict[str, Any]:
             **{f"stops_{r}": 0 for r in (*STOPS, "error")}}
 
 
-def _warn_about(params, n_params: int, max_dense: int, update: str, dense: bool) -> None:
+def _warn_about_precision(params) -> None:
     low = sorted({str(p.dtype) for p in params if p.dtype != torch.float64})
     if low:
         warnings.warn(
             f"BFGS on {', '.join(low)} parameters: its curvature pairs are round-off near a "
             "PINN's minimum and it may stall; train in float64 (dtype=float64)",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
+
+
+def _warn_about_size(n_params: int, max_dense: int, update: str, dense: bool) -> None:
     if not dense and update != "bfgs":
         warnings.warn(
             f"BFGS: {n_params} parameters > max_dense={max_dense}: the limited-memory form is "

@@ -176,12 +176,19 @@ def test_state_dict_round_trip_keeps_H_and_the_counters():
     assert twin.stats() == opt.stats()
 
 
-def test_float32_parameters_warn_and_float64_do_not():
-    with pytest.warns(UserWarning, match="float64"):
-        BFGS([torch.zeros(3, requires_grad=True)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_float32_parameters_warn_at_the_first_step_and_float64_do_not(dtype):
+    x = torch.tensor(X0, dtype=dtype, requires_grad=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        BFGS([torch.zeros(3, dtype=torch.float64, requires_grad=True)])
+        opt, closure, _ = minimise(x, max_iter=2)  # no warning when built
+    if dtype == torch.float64:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            opt.step(closure)
+    else:
+        with pytest.warns(UserWarning, match="float64"):
+            opt.step(closure)
 
 
 def test_above_max_dense_the_limited_memory_form_converges_and_says_so():
