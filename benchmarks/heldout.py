@@ -52,10 +52,11 @@ evaluations (which precede the last update), success where defined (LJ: gap < 1e
 f < 1e-3), Azure's ``stats()``, the warnings raised, wall and CPU seconds.
 
 Table: medians [interquartile range] over seeds, ratio of medians (Azure / Adam, where both are
->= 0), paired wins/ties/losses (ties within the problem's ``tie_tol``), the two-sided Wilcoxon
-signed-rank p-value on the paired differences (ties dropped; 1.0 when all are ties; scipy
-required, else "n/a"), and the verdict: ``better`` or ``WORSE`` at p < 0.05, else ``not worse``.
-A failed or non-finite run counts as the worst result.
+>= 0), paired wins/ties/losses (ties within the problem's ``tie_tol``), and the verdict of
+``azure_sciml.report.paired``, the report's rule: the two-sided Wilcoxon signed-rank p of the
+paired differences (of logarithms where every value is positive; ties dropped; 1.0 when all are
+ties), and at p < 0.05 ``better`` or ``WORSE`` by the side the signed ranks lean to, else ``not
+worse``. A failed or non-finite run counts as the worst result (inf).
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ from _common import command, machine, table  # noqa: E402
 from heldout_problems import MODES, SETS, Problem, build_seeded, fingerprint  # noqa: E402
 
 from azure_sciml import Azure  # noqa: E402
+from azure_sciml.report import paired as verdicts  # noqa: E402
+from azure_sciml.report.stats import describe, median  # noqa: E402
 
 P_LEVEL = 0.05
 ADAM_MODE = "any"  # Adam's single run per seed serves every mode
@@ -277,56 +280,23 @@ def _score(record: dict) -> float:
 
 
 def compare(pairs: dict, tie_tol: float) -> dict:
-    """Medians, IQRs, wins/ties/losses of the candidate (lower is better), Wilcoxon p, verdict."""
-    base = np.array([b for b, _ in pairs.values()])
-    cand = np.array([c for _, c in pairs.values()])
-    diff = _differences(cand, base, tie_tol)
-    wins, losses = int((diff < 0).sum()), int((diff > 0).sum())
-    p = wilcoxon_p(diff)
-    if p is not None and p < P_LEVEL and wins != losses:
-        verdict = "better" if wins > losses else "WORSE"
-    else:
-        verdict = "not worse"
+    """Medians, IQRs, wins/ties/losses of the candidate (lower is better), the Wilcoxon p and the
+    verdict, both from ``azure_sciml.report.paired``."""
+    base = np.array([b for b, _ in pairs.values()], dtype=float)
+    cand = np.array([c for _, c in pairs.values()], dtype=float)
+    c = verdicts.compare("", "candidate", "baseline", "metric", np.stack([cand, base], axis=1),
+                         alpha=P_LEVEL, tie_tol=tie_tol)  # fmt: skip
     return {
-        "n": len(diff), "base": _summary(base), "cand": _summary(cand),
-        "ratio": _ratio(np.median(cand), np.median(base)),
-        "wins": wins, "ties": len(diff) - wins - losses, "losses": losses, "p": p,
-        "verdict": verdict,
+        "n": c.n_pairs, "base": _summary(base), "cand": _summary(cand),
+        "ratio": _ratio(median(cand), median(base)),
+        "wins": c.better, "ties": c.ties, "losses": c.worse, "p": c.p_value,
+        "verdict": {"candidate": "better", "baseline": "WORSE"}.get(c.winner, "not worse"),
     }
 
 
-def _differences(cand: np.ndarray, base: np.ndarray, tie_tol: float) -> np.ndarray:
-    """Candidate - baseline; within tie_tol -> 0; a failure (inf) against a finite result is
-    the largest difference, two failures tie."""
-    big = 1.0 + max([abs(v) for v in np.concatenate([cand, base]) if math.isfinite(v)] or [1.0])
-    c = np.where(np.isfinite(cand), cand, 4 * big)
-    b = np.where(np.isfinite(base), base, 4 * big)
-    diff = c - b
-    diff[np.abs(diff) <= tie_tol] = 0.0
-    return diff
-
-
-def wilcoxon_p(diff: np.ndarray) -> float | None:
-    """Two-sided Wilcoxon signed-rank p of the paired differences (zeros dropped); 1.0 when all
-    are zero; None without scipy."""
-    try:
-        from scipy.stats import wilcoxon
-    except ImportError:
-        return None
-    if not np.any(diff != 0):
-        return 1.0
-    return float(wilcoxon(diff, zero_method="wilcox").pvalue)
-
-
 def _summary(values: np.ndarray) -> dict:
-    q1, med, q3 = (_quantile(values, q) for q in (0.25, 0.5, 0.75))
-    return {"median": med, "q1": q1, "q3": q3}
-
-
-def _quantile(values: np.ndarray, q: float) -> float:
-    if np.isinf(values).any():  # nearest order statistic: no inf - inf interpolation
-        return float(np.quantile(values, q, method="nearest"))
-    return float(np.quantile(values, q))
+    stats = describe(values)
+    return {"median": stats["median"], "q1": stats["q1"], "q3": stats["q3"]}
 
 
 def _ratio(cand: float, base: float) -> float | None:

@@ -1,6 +1,6 @@
-"""Paired comparison: the exact sign test, Wilcoxon when scipy is there, and the verdicts."""
+"""Paired comparison: the Wilcoxon signed-rank test, ties, failures and the verdicts."""
 
-import sys
+import math
 
 import numpy as np
 import pytest
@@ -9,37 +9,28 @@ from report_runs import comparison_rows, write_sweep
 from azure_sciml.report import paired, write_report
 
 
-@pytest.mark.parametrize(("k", "n", "p"), [(0, 5, 0.0625), (5, 5, 0.0625), (1, 10, 0.021484375),
-                                           (3, 6, 1.0), (0, 1, 1.0)])  # fmt: skip
-def test_sign_test_is_exact_two_sided_binomial(k, n, p):
-    assert paired.sign_test(k, n) == pytest.approx(p)
+@pytest.mark.parametrize(("n", "p"), [(1, 1.0), (5, 0.0625), (6, 2 / 64), (10, 2 / 1024)])
+def test_smallest_p_is_all_pairs_on_one_side(n, p):
+    assert paired.smallest_p(n) == pytest.approx(p)
+    assert paired.paired_test(-np.arange(1.0, n + 1))[0] == pytest.approx(p)
 
 
-def test_paired_test_falls_back_to_sign_test_without_scipy(monkeypatch):
-    monkeypatch.setitem(sys.modules, "scipy.stats", None)  # makes `from scipy.stats import` fail
-    p_value, test, lean = paired.paired_test(np.array([-1.0, -2.0, -0.5, -3.0, -1.0, -2.0]))
-    assert test == "exact sign test"
-    assert p_value == pytest.approx(2 / 64)
-    assert lean == -6  # six wins for the optimizer, no loss
-
-
-def test_without_scipy_the_verdict_follows_the_sign_test(monkeypatch):
-    """21 small wins against 9 large losses: the sign test counts seeds, so the optimizer wins."""
-    monkeypatch.setitem(sys.modules, "scipy.stats", None)
-    diffs = np.array([-float(k) for k in range(1, 22)] + [float(k) for k in range(22, 31)])
-    p_value, test, lean = paired.paired_test(diffs)
-    assert test == "exact sign test" and p_value < 0.05
-    assert lean < 0 < paired.signed_rank_sum(diffs)  # the two statistics disagree here
-    pairs = np.stack([diffs, np.zeros_like(diffs)], axis=1) - 100.0
-    c = paired.compare("p", "azure", "adam", "err", pairs, alpha=0.05)
-    assert c.verdict.startswith("Azure better")
-
-
-def test_paired_test_uses_wilcoxon_when_scipy_is_there():
-    pytest.importorskip("scipy")
+def test_paired_test_is_wilcoxon_and_leans_to_the_signed_ranks():
     p_value, test, lean = paired.paired_test(np.array([-1.0, -2.0, -0.5, -3.0, -1.5, -2.5]))
     assert test == "Wilcoxon signed-rank" and lean == -21
     assert p_value == pytest.approx(2 / 64)  # exact: all six ranks on one side
+
+
+def test_ties_within_the_tolerance_and_failures():
+    """Pairs within ``tie_tol`` are ties; a failed run (inf) loses to any finite one, two tie."""
+    near = np.array([[1.0 + 1e-12, 1.0]] * 10)
+    c = paired.compare("p", "azure", "adam", "gap", near, tie_tol=1e-9)
+    assert (c.better, c.ties, c.worse, c.p_value, c.winner) == (0, 10, 0, 1.0, "")
+    assert paired.compare("p", "azure", "adam", "gap", near).worse == 10  # no tolerance
+    failed = np.array([[1.0, math.inf]] * 10 + [[math.inf, math.inf]])
+    c = paired.compare("p", "azure", "adam", "gap", failed)
+    assert (c.better, c.ties, c.winner) == (10, 1, "azure")
+    assert c.verdict.startswith("Azure better (p=")
 
 
 def test_clear_azure_win_is_significant(tmp_path):
@@ -87,7 +78,6 @@ def test_verdict_follows_the_signed_ranks_not_the_count_of_near_ties(tmp_path):
     """Lennard-Jones-like pairs: Adam is lower by ~1e-7 on 21 seeds where both reach the same
     minimum, Azure lower by ~3 on 19 seeds where only Azure reaches it. Azure is better (the
     median difference, a tiny Adam win, named Adam)."""
-    pytest.importorskip("scipy")  # the Wilcoxon test; the sign test would count seeds
     azure = [-1e-6 + 1e-7 * (1 + i / 100) for i in range(21)] + [0.0] * 19
     adam = [-1e-6] * 21 + [2.85 + 0.1 * i for i in range(19)]
     write_sweep(tmp_path, azure, adam, problem="energy")

@@ -15,9 +15,10 @@ seeds), ``paired`` (the verdict), ``targets``, ``figures``, ``tables`` and ``ren
 
 Honesty rules: metrics are summarised by median and quartiles over seeds; the verdict pairs runs
 with the baseline by (problem, seed) on the headline metric (lower is better) and tests them with
-the Wilcoxon signed-rank test (scipy) or else the exact sign test; diverged runs are scored at the
-weights they stopped at and flagged; failed runs and job dirs without a ``result.json`` (missing)
-are counted and listed, never averaged.
+the Wilcoxon signed-rank test (:mod:`~azure_sciml.report.paired`: the one verdict of the package,
+the dashboard and the benchmarks use it too); diverged runs are scored at the weights they
+stopped at and flagged; failed runs and job dirs without a ``result.json`` (missing) are counted
+and listed, never averaged.
 """
 
 from azure_sciml.report.cli import ReportCallback, main, write_report

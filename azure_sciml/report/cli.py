@@ -13,7 +13,6 @@ import hashlib
 import logging
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from omegaconf import DictConfig
 
 from azure_sciml.report.figures import compact_png, plot_convergence
 from azure_sciml.report.load import TABLE, load_runs, write_table
-from azure_sciml.report.paired import ALPHA, BASELINE, compare_all
+from azure_sciml.report.paired import ALPHA, BASELINE, compare_all, csv_row
 from azure_sciml.report.render import Report, render_markdown
 from azure_sciml.report.stats import Run, group_runs, solution_run, summarise
 from azure_sciml.report.tables import run_row, write_csv
@@ -117,7 +116,7 @@ def write_report(
         alpha=alpha,
     )
     write_csv(out / "report.csv", report.summary)
-    write_csv(out / "comparison.csv", [asdict(c) for c in report.comparisons])
+    write_csv(out / "comparison.csv", [csv_row(c) for c in report.comparisons])
     (out / "report.md").write_text(render_markdown(report))
     return out / "report.md"
 

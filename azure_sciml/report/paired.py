@@ -1,16 +1,23 @@
-"""Paired comparison with a baseline: runs paired by (problem, seed) on the headline metric (lower
-is better), tested with the Wilcoxon signed-rank test (scipy) or else the exact sign test."""
+"""The verdict, "is it better than the baseline?", for the report, the dashboard and the benchmarks.
+
+The rule: values paired by seed (lower is better); pairs equal, or within ``tie_tol``, are ties;
+the differences (of logarithms where every value is positive: errors spread over decades) are
+tested with the two-sided Wilcoxon signed-rank test; at p < ``alpha`` the side the signed ranks
+lean to is better, else there is no significant difference. A failed run scores inf, so it loses
+to any finite result and ties another failure."""
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import wilcoxon
 
-from azure_sciml.report.stats import Groups, Run, headline, label, quantity, scored
+from azure_sciml.report.stats import Groups, Run, headline, label, median, quantity, scored
 
 BASELINE = "adam"
 ALPHA = 0.05
@@ -29,7 +36,13 @@ class Comparison:
     median_ratio: float  # median over pairs of optimizer / baseline (nan unless all positive)
     p_value: float
     test: str
-    verdict: str
+    verdict: str  # "Azure better (p=0.002)", "no significant difference (p=0.25)", ...
+    winner: str = ""  # ``optimizer`` or ``baseline`` when the difference is significant, else ""
+
+
+def csv_row(c: Comparison) -> dict[str, Any]:
+    """A row of ``comparison.csv``: every field but ``winner``, which the verdict names."""
+    return {k: v for k, v in asdict(c).items() if k != "winner"}
 
 
 def compare_all(groups: Groups, baseline: str, alpha: float) -> list[Comparison]:
@@ -49,7 +62,11 @@ def compare_all(groups: Groups, baseline: str, alpha: float) -> list[Comparison]
 def paired_values(runs: list[Run], baseline_runs: list[Run], metric: str) -> np.ndarray:
     """(n, 2) array: the metric of ``runs`` and of the baseline, for seeds both have scored (one
     run per seed and side: the last one found)."""
-    mine, base = metric_by_seed(runs, metric), metric_by_seed(baseline_runs, metric)
+    return pair_by_seed(metric_by_seed(runs, metric), metric_by_seed(baseline_runs, metric))
+
+
+def pair_by_seed(mine: Mapping[Any, float], base: Mapping[Any, float]) -> np.ndarray:
+    """(n, 2) array of ``(mine[seed], base[seed])`` over the seeds both have, NaN pairs left out."""
     pairs = [(mine[seed], base[seed]) for seed in sorted(mine.keys() & base.keys(), key=str)]
     pairs = [pair for pair in pairs if not any(map(math.isnan, pair))]
     return np.array(pairs, dtype=float).reshape(-1, 2)
@@ -60,13 +77,16 @@ def metric_by_seed(runs: list[Run], metric: str) -> dict[Any, float]:
 
 
 def compare(
-    problem: str, optimizer: str, baseline: str, metric: str, pairs: np.ndarray, alpha: float
-) -> Comparison:
+    problem: str, optimizer: str, baseline: str, metric: str, pairs: np.ndarray,
+    alpha: float = ALPHA, tie_tol: float = 0.0,
+) -> Comparison:  # fmt: skip
+    """``optimizer`` against ``baseline`` on ``pairs`` (rows: its value, the baseline's)."""
     a, b = pairs[:, 0], pairs[:, 1]
     positive = pairs.size > 0 and bool((pairs > 0).all())
     with np.errstate(divide="ignore", invalid="ignore"):  # inf scores: equal ones are ties
+        tie = (a == b) | (np.abs(a - b) <= tie_tol)
         # Log ratios when possible: errors spread over decades, and a ratio is what a user reads.
-        diffs = np.where(a == b, 0.0, np.log(a) - np.log(b) if positive else a - b)
+        diffs = np.where(tie, 0.0, np.log(a) - np.log(b) if positive else a - b)
         ratios = np.where(a == b, 1.0, a / b)
     comparison = Comparison(
         problem=problem,
@@ -74,16 +94,18 @@ def compare(
         baseline=baseline,
         metric=metric,
         n_pairs=len(pairs),
-        better=int((a < b).sum()),
-        worse=int((a > b).sum()),
-        ties=int((a == b).sum()),
-        median_ratio=float(np.median(ratios)) if positive else math.nan,
+        better=int((diffs < 0).sum()),
+        worse=int((diffs > 0).sum()),
+        ties=int(tie.sum()),
+        median_ratio=median(ratios) if positive else math.nan,
         p_value=math.nan,
         test="",
         verdict="",
     )
     comparison.p_value, comparison.test, lean = paired_test(diffs)
-    comparison.verdict = verdict(comparison, lean, alpha)
+    if comparison.n_pairs and comparison.p_value < alpha:
+        comparison.winner = optimizer if lean < 0 else baseline
+    comparison.verdict = verdict(comparison, alpha)
     return comparison
 
 
@@ -105,37 +127,25 @@ def signed_rank_sum(diffs: np.ndarray) -> float:
 
 
 def paired_test(diffs: np.ndarray) -> tuple[float, str, float]:
-    """Two-sided p of "no difference": Wilcoxon signed-rank (scipy) or the exact sign test; and
-    the side that test leans to (its signed-rank sum, or wins minus losses for the sign test):
-    negative means the optimizer is better."""
+    """Two-sided Wilcoxon signed-rank p of "no difference" (zeros dropped; 1 when all are zero)
+    and the side the test leans to, its signed-rank sum: negative means the optimizer is
+    better."""
     nonzero = diffs[diffs != 0]
     if nonzero.size == 0:
         return 1.0, "none (no differences)", 0.0
-    try:
-        from scipy.stats import wilcoxon
-    except ImportError:
-        worse, better = int((nonzero > 0).sum()), int((nonzero < 0).sum())
-        return sign_test(better, nonzero.size), "exact sign test", float(worse - better)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(wilcoxon(nonzero).pvalue), "Wilcoxon signed-rank", signed_rank_sum(nonzero)
 
 
-def sign_test(k: int, n: int) -> float:
-    """Exact two-sided binomial p for ``k`` successes out of ``n`` at probability 1/2."""
-    tail = min(k, n - k)
-    return min(1.0, 2 * sum(math.comb(n, i) for i in range(tail + 1)) / 2**n)
-
-
-def verdict(c: Comparison, lean: float, alpha: float) -> str:
+def verdict(c: Comparison, alpha: float) -> str:
     if c.n_pairs == 0:
         return "no paired runs"
-    if c.p_value >= alpha:
+    if not c.winner:
         return f"no significant difference (p={c.p_value:.2g})"
-    winner = c.optimizer if lean < 0 else c.baseline
-    return f"{label(winner)} better (p={c.p_value:.2g})"
+    return f"{label(c.winner)} better (p={c.p_value:.2g})"
 
 
 def smallest_p(n: int) -> float:
-    """The smallest two-sided p either test can give with ``n`` pairs (all on one side)."""
-    return sign_test(0, n) if n else 1.0
+    """The smallest two-sided p the test can give with ``n`` pairs (all on one side, exact)."""
+    return min(1.0, 2 / 2**n)

@@ -72,8 +72,14 @@ def describe(values: Iterable[float]) -> dict[str, float]:
     return {"n": len(data), "median": median, "q1": q1, "q3": q3, "min": data[0], "max": data[-1]}
 
 
+def median(values: Iterable[float]) -> float:
+    """The median (:func:`quantile` 0.5); NaN dropped, inf kept; NaN when nothing is left."""
+    return describe(values)["median"]
+
+
 def quantile(data: Sequence[float], q: float) -> float:
-    """Linear-interpolation quantile of sorted ``data`` (numpy's default), safe with inf."""
+    """Linear-interpolation quantile of sorted ``data`` (numpy's default), safe with inf: the one
+    quantile of the package (the report, the dashboard and the benchmarks use it)."""
     position = (len(data) - 1) * q
     low, high = data[math.floor(position)], data[math.ceil(position)]
     return low if low == high else low + (high - low) * (position - math.floor(position))

@@ -29,10 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from azure_sciml.report.paired import BASELINE, compare, paired_values
-from azure_sciml.report.stats import Groups, Run, flat, fmt, headline, label, quantity, scored
+from azure_sciml.report.stats import (
+    Groups,
+    Run,
+    flat,
+    fmt,
+    headline,
+    label,
+    median,
+    quantity,
+    scored,
+)
 from azure_sciml.runs import sweep_config
 
 TARGET_NEEDS = {  # kind -> the keys it needs besides text and problems
@@ -173,7 +181,7 @@ def worst_case_median(by_opt: Mapping[str, list[Run]], optimizer: str) -> float:
     metric, runs = headline(flat(by_opt)), by_opt[optimizer]
     ok = {id(run) for run in scored(runs)}
     values = [quantity(run, metric) if id(run) in ok else math.nan for run in runs]
-    return float(np.median([math.inf if math.isnan(v) else v for v in values]))  # no score: worst
+    return median(math.inf if math.isnan(v) else v for v in values)  # no score: the worst
 
 
 def not_worse_goal(text, groups, problems, mine: str, theirs: str, alpha: float) -> Goal:
