@@ -132,6 +132,38 @@ def test_windows_grow_geometrically_then_stay_and_resume_where_they_were():
     assert resumed.current_window() == 160
 
 
+def last_state_index(problem, windows):
+    """The largest index into ``y_true`` of any state in ``windows``."""
+    hits = (windows[..., None, :] == problem.y_true[: problem.n_train]).all(-1)
+    return int(hits.float().argmax(-1).max())
+
+
+@pytest.mark.parametrize("batch", [0, 5])
+def test_horizon_curriculum_fits_the_first_part_then_all_and_resumes(batch):
+    """horizon=0.1 for the first half of a 10-evaluation budget: the loss's windows lie in the
+    first 80 of the 800 training points for evaluations 1-5, then cover all of them."""
+    problem, model = built(horizon=0.1, horizon_until=0.5, steps=10, batch=batch)
+    seen, losses = [], []
+    for _ in range(10):
+        n_fitted = problem.current_points(problem.window)
+        seen.append(last_state_index(problem, problem._windows(problem.window, n_fitted)))
+        losses.append(float(problem.loss(model).detach()))
+    assert all(i < 80 for i in seen[:5]) and all(i >= 80 for i in seen[5:])
+    if batch == 0:
+        assert seen[:5] == [79] * 5 and seen[5:] == [799] * 5
+        assert losses[:5] == [losses[0]] * 5 and losses[5] != losses[0]  # another loss after
+    resumed, _ = built(horizon=0.1, horizon_until=0.5, steps=10, batch=batch)
+    resumed.load_state_dict(problem.state_dict())
+    assert resumed.current_points(problem.window) == problem.n_train
+
+
+def test_horizon_curriculum_is_off_by_default():
+    problem, model = built()
+    assert problem.horizon == 1.0
+    assert problem.current_points(problem.window) == problem.n_train
+    assert torch.equal(problem._windows(10, problem.current_points(10)), problem._windows(10))
+
+
 def test_same_seed_same_windows_and_weights():
     (a, model_a), (b, model_b) = built(seed=5, batch=20), built(seed=5, batch=20)
     c, model_c = built(seed=6, batch=20)
@@ -234,6 +266,9 @@ def test_defaults_follow_torchdiffeq_demo():
         (dict(max_window=5), "max_window must be an integer >= 10, got 5"),
         (dict(max_window=900), "max_window must be between 2 and the 800 training points"),
         (dict(grow_until=0), "grow_until must be a fraction in (0, 1], got 0"),
+        (dict(horizon=0.0), "horizon must be a fraction in (0, 1], got 0.0"),
+        (dict(horizon=1.5), "horizon must be a fraction in (0, 1], got 1.5"),
+        (dict(horizon_until=True), "horizon_until must be a fraction in (0, 1], got True"),
         (dict(window=1), "window must be an integer >= 2, got 1"),
         (dict(window=801), "window must be between 2 and the 800 training points, got 801"),
         (dict(n_points=2), "n_points must be an integer >= 3, got 2"),
