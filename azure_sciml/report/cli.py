@@ -24,6 +24,7 @@ from azure_sciml.report.load import TABLE, load_runs, write_table
 from azure_sciml.report.paired import ALPHA, BASELINE, compare_all, csv_row
 from azure_sciml.report.render import Report, render_markdown
 from azure_sciml.report.stats import Run, group_runs, solution_run, summarise
+from azure_sciml.report.summary import summary_block
 from azure_sciml.report.tables import run_row, write_csv
 from azure_sciml.report.targets import TARGETS_FILE, check_target, judge_targets, read_targets_file
 from azure_sciml.runs import SWEEP_CONFIG
@@ -37,7 +38,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         description="Aggregate every result.json below DIR (or DIR's runs.jsonl) into report.md, "
         "CSVs and figures.",
     )
-    parser.add_argument("dir", type=Path, help="a run dir, a sweep dir or a dir with runs.jsonl")
+    parser.add_argument("dir", type=Path, help="a run dir, a sweep dir or a dir with runs.jsonl "
+                        "(with --summary: a dir of results pages, e.g. docs/results)")
     parser.add_argument("--baseline", default=BASELINE, help="optimizer the others are paired with")
     parser.add_argument("--alpha", type=float, default=ALPHA, help="significance level")
     parser.add_argument("--out", type=Path, help="write the report here instead of into DIR")
@@ -49,9 +51,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="judge the targets of FILE (e.g. an experiment config) instead of the sweep's own; "
         f"kept as {TARGETS_FILE} beside the report",
     )  # fmt: skip
+    parser.add_argument(
+        "--summary", action="store_true",
+        help="print one table over the results pages below DIR (Azure, Adam, the best "
+        "alternative, the verdict, a link to each page) instead of writing a report",
+    )  # fmt: skip
+    parser.add_argument("--pages", help="with --summary: these pages only (comma-separated)")
     args = parser.parse_args(argv)
     if not args.dir.is_dir():
         parser.error(f"{args.dir} is not a directory")
+    if args.summary:
+        names = args.pages.split(",") if args.pages else None
+        print(summary_block(args.dir.as_posix(), names, alpha=args.alpha), end="")
+        return
     if args.export is not None:
         export(args.dir, args.export)
         args.dir, args.out = args.export, args.out or args.export
