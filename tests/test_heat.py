@@ -236,10 +236,10 @@ def test_fast_loss_passes_gradcheck():
     model = _perturbed_model(problem, F64)
     linears = heat_module.tanh_mlp_layers(model)
     params = [t for layer in linears for t in (layer.weight, layer.bias)]
-    points = torch.cat([problem.interior, problem.boundary, problem.initial])
+    inputs, target, row_weight = problem._stacked_points()
 
     def loss(*params):
-        return heat_module._MLPHeatLoss.apply(points, problem.initial_u, 12, 4, 0.4, *params)
+        return heat_module._MLPHeatLoss.apply(inputs, target, row_weight, 12, 0.4, *params)
 
     assert torch.autograd.gradcheck(loss, params)
 
@@ -257,3 +257,19 @@ def test_other_models_take_the_autograd_path():
     assert heat_module.tanh_mlp_layers(plain) is not None
     assert all(heat_module.tanh_mlp_layers(model) is None for model in others)
     assert problem.loss(ExactSolution(problem)).item() < 1e-20
+
+
+def test_fast_loss_follows_resampled_and_restored_points():
+    """The stacked inputs the fast loss keeps are rebuilt when the points change (a resample, a
+    checkpoint's points), so it keeps equal to the autograd loss on the current points."""
+    problem = Heat(resample_every=1, **SMALL)
+    model = _perturbed_model(problem, F64)
+    for _ in range(3):
+        fast = problem.loss(model)  # resamples before every evaluation after the first
+        assert fast.item() == pytest.approx(problem.autograd_loss(model).item(), rel=1e-13)
+    other = Heat(**SMALL)
+    torch.manual_seed(5)
+    other.build(CPU, F64)
+    problem.load_state_dict(other.state_dict())
+    problem.resample_every = 0
+    assert problem.loss(model).item() == pytest.approx(other.autograd_loss(model).item(), rel=1e-13)
