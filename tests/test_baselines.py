@@ -74,11 +74,47 @@ def test_no_second_run_past_the_budget():
         opt.step(closure)
 
 
+def _lj7_runs(model_dtype, float64):
+    """Basin-hopping from one float32-representable LJ7 start, the model held in model_dtype."""
+    torch.manual_seed(5)
+    start = LennardJones(n_atoms=7).build(torch.device("cpu"), torch.float32).positions.detach()
+    x = torch.nn.Parameter(start.to(model_dtype))
+    seen, losses = set(), []
+
+    def closure():
+        x.grad = None
+        seen.add(x.dtype)
+        loss = lj_energy(x)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        return loss
+
+    BasinHopping([x], total_steps=200, seed=0, float64=float64).step(closure)
+    return x, seen, losses
+
+
+def test_evaluates_in_float64_whatever_the_parameters_dtype():
+    x32, seen32, losses32 = _lj7_runs(torch.float32, float64=True)
+    x64, seen64, losses64 = _lj7_runs(torch.float64, float64=True)
+    assert seen32 == seen64 == {torch.float64}
+    assert losses32 == losses64  # the same float64 run: the model's dtype does not matter
+    assert x32.dtype == torch.float32 and x32.grad is None  # handed back in its own dtype
+    assert torch.equal(x32.detach(), x64.detach().float())  # at the same best point
+    assert float(lj_energy(x64.detach())) == min(losses64)
+
+
+def test_float64_false_evaluates_in_the_parameters_dtype():
+    _, seen, losses = _lj7_runs(torch.float32, float64=False)
+    _, _, losses64 = _lj7_runs(torch.float32, float64=True)
+    assert seen == {torch.float32} and losses != losses64
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"total_steps": 0}, "total_steps value: 0"),
     ({"T": -1.0}, "T value: -1.0"),
     ({"stepsize": 0}, "stepsize value: 0"),
     ({"target_accept_rate": 1.5}, "target_accept_rate value: 1.5"),
+    ({"float64": "yes"}, "float64 value: 'yes'"),
 ])
 def test_bad_arguments_raise_naming_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
