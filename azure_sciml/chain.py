@@ -34,7 +34,8 @@ Run length (:mod:`azure_sciml.run_length`): the chain's is ``total_steps`` or, w
 the driver hands over with ``set_run_length`` (``fit`` does, with its budget); the chain hands
 each phase its share (``Azure`` as ``first`` anneals over 90% of the first phase). A learning-rate
 scheduler attached to the chain schedules the first optimizer (``param_groups`` are the first's);
-the refining optimizer keeps its own lr. ``stats()`` records the hand-over.
+the refining optimizer keeps its own lr. ``stats()`` records the hand-over, each phase's own
+``stats()`` where it has one, and the refining optimizer's scalar counters as ``then.NAME``.
 """
 
 from __future__ import annotations
@@ -168,6 +169,11 @@ class Chain(torch.optim.Optimizer):
             stats = getattr(getattr(self, name), "stats", None)
             if callable(stats):
                 out[f"{name}_stats"] = stats()
+        # the finisher's counters at the top level, where the report reads counters (e.g.
+        # then.stops_line_search: why azure_sciml.BFGS stopped)
+        for key, value in out.get("then_stats", {}).items():
+            if isinstance(value, int | float | str) and not isinstance(value, bool):
+                out[f"then.{key}"] = value
         return out
 
     def state_dict(self) -> dict[str, Any]:
