@@ -128,14 +128,16 @@ def metropolis_accept(delta: float, temp: float, u: float) -> bool:
 
 
 def robust_scale(ups: list[float], cap: float) -> float | None:
-    """Mean of ``ups`` with each value capped at ``cap`` times their median (one huge change
-    cannot heat the test for the rest of the run); None when empty."""
+    """Mean of ``ups`` with each value capped at ``cap`` times the lower median of the values
+    without the largest; None when empty. One huge change cannot heat the test, the first
+    included: from the second entry on, the median the cap uses never contains it, so it counts
+    as ``cap`` typical changes at most, and D grows by at most ``1 + (cap - 1) / n`` where the
+    others agree. (A plain median is the outlier itself while there are one or two entries.)"""
     if not ups:
         return None
     ordered = sorted(ups)
-    mid = len(ordered) // 2
-    median = ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
-    return sum(min(v, cap * median) for v in ups) / len(ups)
+    typical = ordered[max(len(ordered) - 2, 0) // 2]
+    return sum(min(v, cap * typical) for v in ups) / len(ups)
 
 
 class Controller:

@@ -58,10 +58,43 @@ def test_blend_hands_over_mid_phase():
 @pytest.mark.parametrize(
     "ups, expected",
     [([], None), ([2.0], 2.0), ([1.0, 2.0, 3.0], 2.0),
-     ([1.0] * 19 + [1e6], (19 + 5.0) / 20)],  # one outlier counts as 5x the median at most
+     ([1.0] * 19 + [1e6], (19 + 5.0) / 20),  # one outlier counts as 5x the median at most
+     ([1e6, 2.0], 6.0), ([2.0, 1e6], 6.0),  # ... the median left without the largest
+     ([1.0, 2.0, 3.0, 40.0], (1.0 + 2.0 + 3.0 + 10.0) / 4)],
 )
 def test_robust_scale(ups, expected):
     assert robust_scale(ups, 5.0) == (None if expected is None else pytest.approx(expected))
+
+
+AFTER = [1.0, 2.0, 0.5, 1.5, 3.0, 1.0, 0.8, 2.5]  # uphill changes judged after the outlier
+
+
+def loss_scales(changes):
+    """D after each judgement of a run whose proposals come back ``changes`` from the anchor
+    (T0 = 0: downhill ones are accepted, uphill ones rejected, the same path in every run)."""
+    ctl = Controller(Settings(sa_steps=10_000, patience=0, interval=2, relax=None, T0=0.0))
+    feed(ctl, [10.0, 9.0, 8.0])  # settled, anchored at 8.0, the first proposal descending
+    scales = []
+    for delta in changes:
+        anchor = ctl.state.anchor_loss
+        feed(ctl, [anchor + 1.0, anchor + 1.0, anchor + delta])  # the third step judges it
+        scales.append(robust_scale(ctl.state.uphill, ctl.settings.uphill_cap))
+    assert ctl.state.n_judged == len(changes)
+    return scales
+
+
+@pytest.mark.parametrize("before", [[], [-0.5], [1.0], [-0.5, -0.3], [-0.5, 1.0], [1.0, 2.0]])
+def test_one_huge_loss_at_an_early_judgement_changes_the_later_loss_scale_little(before):
+    """A loss 1e6 above the anchor at judgement 0, 1 or 2 (after downhill or uphill ones):
+    every later judgement's D stays within a factor 2 of the run where that change was a
+    typical 2.0 (with a plain median it was the outlier itself, 1e5x, while it was the first or
+    second uphill change)."""
+    clean = loss_scales([*before, 2.0, *AFTER])
+    hot = loss_scales([*before, 1e6, *AFTER])
+    later = len(before) + 1
+    factors = [h / c for h, c in zip(hot[later:], clean[later:], strict=True)]
+    assert max(factors) <= 2.0
+    assert factors[-1] < 1.5  # fading as typical changes accumulate
 
 
 def test_waits_while_the_loss_improves_then_settles():
