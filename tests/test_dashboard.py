@@ -115,7 +115,7 @@ def test_open_sweep_shows_the_report_tables_and_only_figures_inside(results):
         (dict(seeds="10", optimizers=["azure", "adam", "adamw", "sgd", "lbfgs"]), "at most"),
         (dict(settings="adam lr=0.1"), "write 'optimizer: key=value"),
         (dict(settings="sgd: lr=0.1"), "not one of the chosen optimizers"),
-        (dict(settings="adam: nope=1"), "'nope' is not a setting"),
+        (dict(settings="adam: nope=1"), "optimizer.nope=1: not an argument"),  # the app's check
         (dict(settings="adam: _target_=os.system"), "not a setting name"),
         (dict(settings="adam: lr=${oc.env:HOME}"), "use a number"),
         (dict(settings="adam: lr=0.1,0.2"), "use a number"),
@@ -123,7 +123,7 @@ def test_open_sweep_shows_the_report_tables_and_only_figures_inside(results):
         (dict(settings="adam: lr=-1"), "optimizer.lr=-1"),  # the app's own check, key named
         (dict(problem_settings="name=nope"), "problem.name='nope'"),
         (dict(problem_settings="start=[1]"), "start"),
-        (dict(problem_settings="hydra=1"), "'hydra' is not a setting"),
+        (dict(problem_settings="hydra=1"), "problem.hydra=1: not an argument"),
     ],
 )
 def test_bad_input_is_refused_with_a_message_naming_it(kwargs, words):
@@ -141,7 +141,8 @@ def test_settings_reach_the_configs_each_optimizer_its_own():
         ("adam", 0), ("adamw", 0), ("adam", 1), ("adamw", 1)]
     adam, adamw = jobs[0].cfg, jobs[1].cfg
     assert adam.optimizer.eps == 1e-6 and adam.optimizer.amsgrad is True  # amsgrad: a keyword
-    assert adamw.optimizer.lr == 0.02 and adam.optimizer.lr == 0.05  # the problem's lr
+    assert adamw.optimizer.lr == 0.02
+    assert jobs[0].plan.config["optimizer"]["lr"] == 0.05  # the problem's lr, as the app runs it
     assert adamw.problem.steps == 40 and list(adamw.problem.start) == [1, 1]
 
 
@@ -154,7 +155,8 @@ def test_a_live_comparison_runs_paired_seeds_through_fit():
     assert updates[-1].finished and updates[-1].message == "done: 4 runs"
     runs = updates[-1].runs
     assert all(r.result.status == "ok" and r.result.n_loss_evals == 30 for r in runs)
-    assert all(len(r.watched.losses) == 30 for r in runs)
+    assert all(r.curve[-1][0] == 30 for r in runs)  # every step seen, to the last evaluation
+    assert all(len(r.curve) == r.result.n_steps for r in runs)
     starts = {(r.job.optimizer, r.job.seed): r.job.problem.path()[0].tolist() for r in runs}
     assert starts["azure", 0] == starts["adam", 0] != starts["adam", 1] == starts["azure", 1]
     header, rows = dashboard.results_rows(runs)
@@ -168,10 +170,10 @@ def test_closing_a_live_run_stops_its_training():
     jobs = plan("himmelblau", ["adam"], steps="20000", seeds="1")
     updates = run_live(jobs, refresh_s=0.05)
     progress = next(updates)
-    while not progress.runs[0].watched.losses:
+    while not progress.runs[0].curve:
         progress = next(updates)
     updates.close()  # what the page's Stop does
-    losses = progress.runs[0].watched.losses
+    losses = progress.runs[0].curve
     time.sleep(0.5)
     count = len(losses)
     time.sleep(0.5)
@@ -196,6 +198,19 @@ def test_main_refuses_a_results_dir_that_does_not_exist(tmp_path, capsys):
     with pytest.raises(SystemExit):
         dashboard.main([str(tmp_path / "missing")])
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_main_starts_in_an_empty_directory(tmp_path, monkeypatch):
+    """No ``multirun`` here: the page serves its Run tab; the Results tab opens nothing."""
+    gr = pytest.importorskip("gradio")
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: calls.append(kwargs))
+    dashboard.main([])
+    assert len(calls) == 1 and list(tmp_path.iterdir()) == []
+    assert dashboard.list_sweeps(None) == []
+    with pytest.raises(InputError, match="no results dir"):
+        open_sweep(None, ".")
 
 
 # ---------------------------------------------------------------- the page, in a real browser
