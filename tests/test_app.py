@@ -218,6 +218,8 @@ BAD_VALUES = [
     ),
     (["clip_grad_norm=-1"], "clip_grad_norm=-1"),
     (["seed=abc"], "seed='abc'"),
+    (["threads=-1"], "threads=-1"),
+    (["optimizer.T00=1"], "optimizer.T00=1: not an argument of azure_sciml.optim.Azure"),
     ([*USER_PROBLEM, "+problem.n_points=0"], "problem.n_points=0"),
     ([*USER_PROBLEM, "optimizer.lr=${problem.nope}"], "optimizer.lr=${problem.nope}"),
 ]
@@ -477,3 +479,72 @@ def test_validation_takes_the_dimension_from_the_command_line():
     cfg = compose_config("experiment=validation", "problem.dim=50", hydra_node=True)
     assert cfg.problem.dim == 50 and "rugged_levy" in cfg.hydra.sweeper.params.problem
     assert cfg.hydra.sweep.dir.startswith("multirun/validation/dim50/")
+
+
+# ---------------------------------------------------------------- the plan, every argument
+
+
+def plain_defaults(target: str) -> dict:
+    """The constructor's defaults a command line can write (numbers, strings, null, lists)."""
+    plain = (bool, int, float, str, type(None), tuple, list)
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in constructor_arguments(target).items()
+            if k != "params" and v is not inspect.Parameter.empty and isinstance(v, plain)}
+
+
+@pytest.mark.parametrize("name", config_names("optimizer"))
+def test_every_argument_of_an_optimizer_is_settable_without_a_plus(name):
+    """optimizer.KEY=value for every constructor argument, checked against the signature."""
+    target = compose_config(f"optimizer={name}").optimizer._target_
+    defaults = plain_defaults(target)
+    overrides = [f"optimizer.{k}={json.dumps(v) if v is not None else 'null'}"
+                 for k, v in defaults.items()]
+    cfg = compose_config(*USER_PROBLEM, "+problem.steps=8", f"optimizer={name}", *overrides)
+    plan = app.make_plan(cfg)
+    assert {k: plan.config["optimizer"][k] for k in defaults} == defaults
+    assert isinstance(plan.optimizer([torch.zeros(1, requires_grad=True)]), torch.optim.Optimizer)
+
+
+def test_a_constructor_error_is_located_at_its_key_not_by_its_wording():
+    with pytest.raises(app.ConfigError) as error:
+        app.make_plan(compose_config("optimizer=adam", "optimizer.betas=[0.9,1.5]"))
+    assert (error.value.key, error.value.value) == ("optimizer.betas", [0.9, 1.5])
+    assert str(error.value).startswith("optimizer.betas=[0.9, 1.5]: ")
+
+
+def test_the_plan_builds_once_and_fit_hands_the_run_length_over():
+    from azure_sciml import fit
+
+    plan = app.make_plan(compose_config(*USER_PROBLEM, "+problem.steps=40", "refine=lbfgs"))
+    assert plan.keys.threads == 1 and plan.scheduler is None
+    assert plan.config["optimizer"]["lr"] == 0.01  # the user problem's own lr, written in
+    result = fit(plan.problem, plan.optimizer, **plan.fit_arguments())
+    chain = result.optimizer  # Azure, then L-BFGS at refine.at=0.8 of problem.steps
+    assert (chain.total_steps, chain.switch_at) == (40, 32)
+    assert (chain.first.total_steps, chain.first.sa_steps) == (32, 28)
+
+
+@pytest.mark.parametrize(("override", "line"), [
+    ("optimizer.betas=[0.9]", "optimizer.betas=[0.9]: must have 2 entries, it has 1"),
+    ("optimizer.T0=-1", "optimizer.T0=-1: Invalid T0 value: -1 (>= 0 and finite)"),
+])  # fmt: skip
+def test_the_readme_one_line_errors_are_true_as_written(override, line, tmp_path):
+    out = cli(override, f"hydra.run.dir={tmp_path}", *QUIET, cwd=tmp_path)
+    assert out.returncode == 1 and out.stderr == f"azure-sciml: error: {line}\n"
+
+
+def test_python_dash_m_runs_the_app(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "azure_sciml.app", "--help"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "azure-sciml" in out.stdout
+
+
+def test_a_run_uses_its_thread_count_and_records_it(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        run_app(tmp_path, *USER_PROBLEM, "+problem.steps=5", "threads=2", *QUIET)
+        record = read_result(tmp_path)
+        assert torch.get_num_threads() == 2 and record["config"]["threads"] == 2
+        assert record["provenance"]["threads"] == 2
+    finally:
+        torch.set_num_threads(before)

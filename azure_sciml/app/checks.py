@@ -1,4 +1,4 @@
-"""Typed configs of the app: every value is checked against a type before anything trains.
+"""The app's config checks, all in one place: every value is checked before anything trains.
 
 Two schemas, both OmegaConf structured configs (dataclasses): :class:`RunKeys` for the top-level
 run keys, and one made from the constructor's type annotations for each ``_target_`` (problem,
@@ -7,10 +7,10 @@ here lists every knob of Azure. On top of the types: floats are finite (unless t
 default is not), fixed-length tuples have their length, run keys their ranges (field metadata).
 Ranges of constructor arguments stay with the constructors (``ValueError`` naming the argument).
 
-The schemas are applied to each job's resolved config in :func:`azure_sciml.app.setup`, not at
+The checks run on each job's config in :func:`azure_sciml.app.plan.make_plan`, not at
 composition: a bad value in one job of a sweep fails that job (a ``failed`` record with the
-reason), not the whole sweep before its report. Only the app imports this module (it needs
-OmegaConf); :class:`ConfigError` messages start with ``key=value``.
+reason), not the whole sweep before its report. A :class:`ConfigError` carries where the error is
+(``key``, ``value``) apart from why (``reason``); its message is ``key=value: reason``.
 """
 
 from __future__ import annotations
@@ -20,23 +20,34 @@ import inspect
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
-from omegaconf import MISSING, OmegaConf
-from omegaconf.errors import ValidationError
+import torch
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError, ValidationError
 from torch import Tensor
 
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 GROUPS = ("problem", "optimizer", "scheduler")  # nodes typed by their ``_target_``'s signature
-# checked where they are built (refine: azure_sciml.app.refined, its optimizer typed as above)
+# checked where they are built (refine: azure_sciml.app.plan.refined, its optimizer as above)
 OTHER_GROUPS = ("refine",)
 HYDRA_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
+NO_VALUE = object()  # a ConfigError about a key that has none (a missing ``_target_``)
 
 
 class ConfigError(ValueError):
-    """A config value that cannot work; the message starts with ``key=value``."""
+    """A config value that cannot work: ``key`` (dotted, e.g. ``optimizer.lr``), ``value`` (as
+    resolved; an interpolation that does not resolve as written) and ``reason``. The message is
+    one line, ``key=value: reason``."""
+
+    def __init__(self, key: str, value: Any, reason: str):
+        self.key, self.value, self.reason = key, value, reason
+        shown = "" if value is NO_VALUE else f"={value!r}"
+        if isinstance(value, str) and value.startswith("${"):
+            shown = f"={value}"  # an interpolation as written
+        super().__init__(f"{key}{shown}: {reason}")
 
 
 @dataclass
@@ -45,6 +56,7 @@ class RunKeys:
 
     seed: int = 0
     device: str = "cpu"
+    threads: int = field(default=1, metadata={"ge": 0, "hint": "0: torch's default"})
     dtype: str = field(default="float32", metadata={"choices": DTYPES})
     clip_grad_norm: Optional[float] = field(default=None, metadata={"gt": 0})  # noqa: UP045
     progress: bool = True
@@ -54,21 +66,23 @@ class RunKeys:
     targets: list[Any] = field(default_factory=list)
 
 
-def check_run_keys(cfg: Mapping[str, Any]) -> None:
-    """Types and ranges of the top-level keys; a key that is neither a run key nor a group is
-    refused (a typo would otherwise be ignored)."""
+def check_run_keys(cfg: Mapping[str, Any]) -> RunKeys:
+    """Types and ranges of the top-level keys, as a :class:`RunKeys`; a key that is neither a run
+    key nor a group is refused (a typo would otherwise be ignored)."""
     fields = {f.name: f for f in dataclasses.fields(RunKeys)}
     unknown = [key for key in cfg if key not in fields and key not in GROUPS + OTHER_GROUPS]
     if unknown:
         key = unknown[0]
         raise ConfigError(
-            f"{key}={cfg[key]!r}: not a run key (run keys: {', '.join(fields)}; problem and"
+            key, cfg[key], f"not a run key (run keys: {', '.join(fields)}; problem and"
             f" optimizer arguments are problem.{key} and optimizer.{key})"
         )
     hints = typing.get_type_hints(RunKeys)
     check_types(cfg, hints, {k: f.default for k, f in fields.items()}, prefix="")
     for name, f in fields.items():
         check_range(name, cfg.get(name), f.metadata)
+    check_device(cfg.get("device", RunKeys.device))
+    return RunKeys(**{k: v for k, v in cfg.items() if k in fields})
 
 
 def check_range(key: str, value: Any, rules: Mapping[str, Any]) -> None:
@@ -77,11 +91,62 @@ def check_range(key: str, value: Any, rules: Mapping[str, Any]) -> None:
     choices, ge, gt = rules.get("choices"), rules.get("ge"), rules.get("gt")
     hint = f" ({rules['hint']})" if "hint" in rules else ""
     if choices is not None and value not in choices:
-        raise ConfigError(f"{key}={value!r}: must be one of {', '.join(choices)}")
+        raise ConfigError(key, value, f"must be one of {', '.join(choices)}")
     if ge is not None and value < ge:
-        raise ConfigError(f"{key}={value!r}: must be >= {ge}{hint}")
+        raise ConfigError(key, value, f"must be >= {ge}{hint}")
     if gt is not None and value <= gt:
-        raise ConfigError(f"{key}={value!r}: must be > {gt}{hint}")
+        raise ConfigError(key, value, f"must be > {gt}{hint}")
+
+
+def check_device(name: str) -> None:
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError("device", name, str(err)) from err
+    available = {
+        "cuda": torch.cuda.is_available,
+        "mps": torch.backends.mps.is_available,
+    }.get(device.type, lambda: True)
+    if not available():
+        raise ConfigError("device", name, f"{device.type} is not available on this machine")
+
+
+def check_steps(steps: Any) -> None:
+    """A problem's budget, whichever way it was set (config or class attribute)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError("problem.steps", steps, "must be a positive number of loss evaluations")
+
+
+# ---------------------------------------------------------------- plain values of a node
+
+
+def unresolved(node: DictConfig, key: str) -> Any:
+    """The value as written in the config, interpolations unresolved."""
+    return OmegaConf.to_container(node, resolve=False).get(key)
+
+
+def resolved_node(node: DictConfig, prefix: str, skip: Sequence[str] = ()) -> dict[str, Any]:
+    """The node's values as plain data, interpolations resolved; one that does not resolve is a
+    :class:`ConfigError` naming its key (``${problem.lr}`` with a hint where to set it)."""
+    values = {}
+    for key in node:
+        if key in skip:
+            continue
+        try:
+            value = node[key]
+        except InterpolationResolutionError as err:
+            hint = " (set problem.lr or optimizer.lr)" if key == "lr" else ""
+            raw = unresolved(node, key)
+            raise ConfigError(f"{prefix}{key}", raw, one_line(err) + hint) from err
+        is_node = OmegaConf.is_config(value)
+        values[key] = OmegaConf.to_container(value, resolve=True) if is_node else value
+    return values
+
+
+def one_line(err: BaseException) -> str:
+    """An error message on one line (OmegaConf and Hydra add lines of context)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return "; ".join(line for line in lines if not line.startswith(("full_key:", "object_type")))
 
 
 # ---------------------------------------------------------------- constructor arguments
@@ -102,7 +167,7 @@ def check_arguments(
     for key, value in values.items():
         if key not in params and not takes_kwargs:
             raise ConfigError(
-                f"{group}.{key}={value!r}: not an argument of {target_name(target)}"
+                f"{group}.{key}", value, f"not an argument of {target_name(target)}"
                 f" (its arguments: {', '.join(k for k in params if k != 'params')}){hint}"
             )
     defaults = {k: p.default for k, p in params.items() if p.default is not p.empty}
@@ -145,15 +210,15 @@ def check_types(
         try:
             OmegaConf.merge(OmegaConf.structured(schema), {key: value})
         except ValidationError as err:
-            raise ConfigError(f"{prefix}{key}={value!r}: must be {describe(hint)}") from err
+            raise ConfigError(f"{prefix}{key}", value, f"must be {describe(hint)}") from err
         length = tuple_length(hint)
         if length is not None and len(value) != length:
             raise ConfigError(
-                f"{prefix}{key}={value!r}: must have {length} entries, it has {len(value)}"
+                f"{prefix}{key}", value, f"must have {length} entries, it has {len(value)}"
             )
         default = defaults.get(key)
         if not_finite(value) and not not_finite(default):
-            raise ConfigError(f"{prefix}{key}={value!r}: must be finite")
+            raise ConfigError(f"{prefix}{key}", value, "must be finite")
 
 
 def not_finite(value: Any) -> bool:
