@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import pickle
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,8 +21,17 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
+from azure_sciml._checkpoint import (  # noqa: F401  (CheckpointMismatch, checkpoint_config: API)
+    CHECKPOINT_FORMAT,
+    CheckpointMismatch,
+    check_identity,
+    checkpoint_config,
+    read_checkpoint,
+    rng_state,
+    set_rng_state,
+    write_checkpoint,
+)
 from azure_sciml.run_length import hand_over_run_length
-from azure_sciml.runs import config_differences
 
 log = logging.getLogger(__name__)
 
@@ -341,17 +349,15 @@ class _Loop:
             "loop": dict(n_steps=self.n_steps, wall=self.wall,
                          status="ok" if self.status == "stopped" else self.status,  # resumable
                          message=self.message),
-            "rng": _rng_state(),
+            "rng": rng_state(),
         }
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # two writers never share one
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        write_checkpoint(self.state_dict(), path)
 
     def load(self, path: Path) -> None:
-        ckpt = _read_checkpoint(path)
-        self._check_identity(ckpt, path)
+        ckpt = read_checkpoint(path)
+        check_identity(ckpt, path, self.problem, self.opt, self.config)
         try:
             self.model.load_state_dict(ckpt["model"])
             self.opt.load_state_dict(ckpt["optimizer"])
@@ -368,67 +374,7 @@ class _Loop:
                                                strict=True)
             ]
         self.__dict__.update(ckpt["loop"])
-        _set_rng_state(ckpt["rng"])
-
-    def _check_identity(self, ckpt: dict, path: Path) -> None:
-        for key, here in (("problem", type(self.problem).__name__),
-                          ("optimizer_class", type(self.opt).__name__)):
-            if ckpt.get(key) != here:
-                raise ValueError(
-                    f"checkpoint {path} was written for {key} {ckpt.get(key)!r}, not {here!r}"
-                )
-        if self.config is not None:
-            differences = config_differences(ckpt["config"] or {}, self.config)
-            if differences:
-                raise CheckpointMismatch(path, differences)
-
-
-class CheckpointMismatch(ValueError):
-    """A checkpoint written by a run with another config; ``differences`` lists the keys."""
-
-    def __init__(self, path: Path, differences: list[str]):
-        self.path, self.differences = path, differences
-        super().__init__(
-            f"checkpoint {path} was written with another config ({'; '.join(differences)})"
-        )
-
-
-def checkpoint_config(path: str | os.PathLike) -> dict[str, Any] | None:
-    """The ``config`` a checkpoint was written with (``None`` if it was given none); ValueError
-    when the file is not a readable azure_sciml checkpoint."""
-    return _read_checkpoint(Path(path))["config"]
-
-
-CHECKPOINT_FORMAT = 2  # 2: with the run's config
-
-
-def _read_checkpoint(path: Path) -> dict:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:  # an object weights_only refuses to build
-        refused = next((line for line in str(err).splitlines() if "GLOBAL" in line), "")
-        raise ValueError(
-            f"checkpoint {path} holds objects that are not plain data, refused unread"
-            f" (weights_only=True){': ' + refused.strip() if refused else ''}"
-        ) from err
-    except Exception as err:  # torch raises several types for truncated/corrupt files
-        raise ValueError(f"checkpoint {path} is corrupt or truncated: {err}") from err
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"checkpoint {path} is not an azure_sciml checkpoint (format {CHECKPOINT_FORMAT})"
-        )
-    return ckpt
-
-
-def _rng_state() -> dict[str, Any]:
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    return {"cpu": torch.get_rng_state(), "cuda": cuda}
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["cpu"])
-    if state["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        set_rng_state(ckpt["rng"])
 
 
 def _progress_bar(total: int, enabled: bool, initial: int = 0):
