@@ -49,7 +49,11 @@ def cluster_unavailable() -> str | None:
         import hydra_plugins.hydra_submitit_launcher  # noqa: F401
     except ImportError:
         return "hydra-submitit-launcher is not installed (pip install -e '.[slurm]')"
-    nodes = subprocess.run(["sinfo", "-h", "-N", "-o", "%n %T"], capture_output=True, text=True)
+    try:
+        nodes = subprocess.run(["sinfo", "-h", "-N", "-o", "%n %T"], capture_output=True,
+                               text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "sinfo got no answer in 60 s; start the cluster with .ci/slurm-up"
     if nodes.returncode != 0:
         return f"SLURM is not up ({nodes.stderr.strip()}); start it with .ci/slurm-up"
     states = dict(line.split() for line in nodes.stdout.splitlines() if line.strip())
