@@ -548,3 +548,9 @@ def test_a_run_uses_its_thread_count_and_records_it(tmp_path):
         assert record["provenance"]["threads"] == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_schedule_without_the_run_length_names_its_key():
+    cfg = compose_config(*USER_PROBLEM, "scheduler=step_decay")  # no problem.steps key
+    with pytest.raises(app.ConfigError, match=r"^scheduler.milestones=.*problem.steps"):
+        app.make_plan(cfg)

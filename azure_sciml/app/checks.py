@@ -134,12 +134,12 @@ def resolved_node(node: DictConfig, prefix: str, skip: Sequence[str] = ()) -> di
             continue
         try:
             value = node[key]
+            is_node = OmegaConf.is_config(value)
+            values[key] = OmegaConf.to_container(value, resolve=True) if is_node else value
         except InterpolationResolutionError as err:
             hint = " (set problem.lr or optimizer.lr)" if key == "lr" else ""
             raw = unresolved(node, key)
             raise ConfigError(f"{prefix}{key}", raw, one_line(err) + hint) from err
-        is_node = OmegaConf.is_config(value)
-        values[key] = OmegaConf.to_container(value, resolve=True) if is_node else value
     return values
 
 
