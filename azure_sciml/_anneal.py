@@ -128,16 +128,20 @@ def metropolis_accept(delta: float, temp: float, u: float) -> bool:
 
 
 def robust_scale(ups: list[float], cap: float) -> float | None:
-    """Mean of ``ups`` with each value capped at ``cap`` times the lower median of the values
-    without the largest; None when empty. One huge change cannot heat the test, the first
-    included: from the second entry on, the median the cap uses never contains it, so it counts
-    as ``cap`` typical changes at most, and D grows by at most ``1 + (cap - 1) / n`` where the
-    others agree. (A plain median is the outlier itself while there are one or two entries.)"""
-    if not ups:
-        return None
-    ordered = sorted(ups)
-    typical = ordered[max(len(ordered) - 2, 0) // 2]
-    return sum(min(v, cap * typical) for v in ups) / len(ups)
+    """Mean of ``ups`` with each value capped at ``cap`` times the median of the others; None
+    when empty. One huge change cannot heat the test, the first included: from the second entry
+    on it is capped against the others alone, so it counts as ``cap`` typical changes at most
+    (D grows by at most ``1 + (cap - 1) / n`` where the others agree). A median over all of them
+    would be the outlier itself while there are one or two."""
+    if len(ups) < 2:
+        return ups[0] if ups else None
+    capped = (min(v, cap * _median(ups[:i] + ups[i + 1 :])) for i, v in enumerate(ups))
+    return sum(capped) / len(ups)
+
+
+def _median(values: list[float]) -> float:
+    ordered, mid = sorted(values), len(values) // 2
+    return ordered[mid] if len(ordered) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
 class Controller:

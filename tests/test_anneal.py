@@ -59,7 +59,7 @@ def test_blend_hands_over_mid_phase():
     "ups, expected",
     [([], None), ([2.0], 2.0), ([1.0, 2.0, 3.0], 2.0),
      ([1.0] * 19 + [1e6], (19 + 5.0) / 20),  # one outlier counts as 5x the median at most
-     ([1e6, 2.0], 6.0), ([2.0, 1e6], 6.0),  # ... the median left without the largest
+     ([1e6, 2.0], 6.0), ([2.0, 1e6], 6.0),  # ... from the second on, against the others
      ([1.0, 2.0, 3.0, 40.0], (1.0 + 2.0 + 3.0 + 10.0) / 4)],
 )
 def test_robust_scale(ups, expected):
@@ -86,14 +86,14 @@ def loss_scales(changes):
 @pytest.mark.parametrize("before", [[], [-0.5], [1.0], [-0.5, -0.3], [-0.5, 1.0], [1.0, 2.0]])
 def test_one_huge_loss_at_an_early_judgement_changes_the_later_loss_scale_little(before):
     """A loss 1e6 above the anchor at judgement 0, 1 or 2 (after downhill or uphill ones):
-    every later judgement's D stays within a factor 2 of the run where that change was a
+    every later judgement's D stays within a factor 2.5 of the run where that change was a
     typical 2.0 (with a plain median it was the outlier itself, 1e5x, while it was the first or
     second uphill change)."""
     clean = loss_scales([*before, 2.0, *AFTER])
     hot = loss_scales([*before, 1e6, *AFTER])
     later = len(before) + 1
     factors = [h / c for h, c in zip(hot[later:], clean[later:], strict=True)]
-    assert max(factors) <= 2.0
+    assert max(factors) < 2.5
     assert factors[-1] < 1.5  # fading as typical changes accumulate
 
 
