@@ -50,7 +50,7 @@ class Settings:
     longest: int = 20  # longest converging descent, in K
     converge_from: int = 2  # descents of at least this many K are "long"
     uphill_window: int = 20  # D: mean of the last this many uphill changes ...
-    uphill_cap: float = 5.0  # ... each capped at this many times their median
+    uphill_cap: float = 5.0  # ... each capped at this many times the others' median
 
     @property
     def long_descents(self) -> bool:

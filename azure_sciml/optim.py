@@ -59,7 +59,7 @@ class Azure(Optimizer):
                 most η D;  a descent longer than K restarts m, v, t every K steps; a long one
                 runs at lr ρ γ
             judge:  Δ ← L_k - L_a;  if Δ > 0: append Δ to the last 20 uphill changes
-                D ← their mean, each capped at 5x their median        (the loss scale)
+                D ← their mean, each capped at 5x the others' median  (the loss scale)
                 T ← T0 (1 - (k - k0) / (S - k0))                          (linear cooling)
                 accept with prob min(1, exp(-Δ / (T D))):
                     accept: anchor ← θ_k, L_a ← L_k;  best ← θ_k if L_k < L_best
