@@ -11,6 +11,7 @@ Phases::
     wait ──(Adam has settled)──▶ settle ──(R steps)──▶ anchored ◀──(judged)── descend
                                                           └──(propose)──▶ descend
     any ──(end of the phase or finish())──▶ done         (back to the best point judged)
+    done ──(new_stage(): the objective changed)──▶ wait    (a fresh schedule of its own length)
 
 Every threshold is invariant to ``L → a·L`` (``a > 0``) and, for losses that do not head for 0,
 to ``L → L + b``: the stall test measures progress against the distance the loss has come since
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 WAIT, SETTLE, ANCHORED, DESCEND, DONE = "wait", "settle", "anchored", "descend", "done"
@@ -79,6 +80,13 @@ class ControllerState:
     n_accepted: int = 0
     n_rejected: int = 0
     n_nonfinite: int = 0
+    stage: int = 0  # objectives so far, minus one (new_stage)
+    stage_sa_steps: int | None = None  # this stage's annealing length (None: the settings')
+    stage_total_steps: int | None = None  # and its number of steps, where given
+
+
+# what a new stage keeps: the Metropolis test's random stream and the counters
+_CARRIED = ("seed", "n_judged", "n_proposals", "n_accepted", "n_rejected", "n_nonfinite", "stage")
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,22 @@ class Controller:
         st.phase, st.since = DONE, None
         return Advance(finish=True, restore_best=back)
 
+    def new_stage(self, sa_steps: int, total_steps: int | None = None) -> None:
+        """The objective changed: a fresh schedule (wait, then anneal) of ``sa_steps`` steps, as
+        if a new controller started now; the stall test, the loss scale, the anchor and the best
+        loss start over (they measured the old objective), the Metropolis test's random stream
+        and the counters carry on. Call :meth:`finish` first."""
+        if self.state.phase != DONE:
+            raise RuntimeError("Controller.new_stage: finish() the current stage first")
+        old = self.state
+        self.__dict__.setdefault("_first_sa_steps", self.settings.sa_steps)
+        self.state = ControllerState(
+            **{k: getattr(old, k) for k in _CARRIED},
+            stage_sa_steps=sa_steps, stage_total_steps=total_steps,
+        )
+        self.state.stage += 1
+        self.settings = replace(self.settings, sa_steps=sa_steps)
+
     def lr_factor(self) -> float:
         """The exploring groups' lr factor for this step's update."""
         if self.state.phase == DESCEND and self._long():
@@ -219,6 +243,11 @@ class Controller:
         return self.state.anchor_loss is not None and self.state.phase != DONE
 
     @property
+    def exploring_or_settling(self) -> bool:
+        """Whether a best point judged is saved apart from the parameters."""
+        return self.state.phase in (SETTLE, ANCHORED, DESCEND)
+
+    @property
     def done(self) -> bool:
         return self.state.phase == DONE
 
@@ -227,6 +256,10 @@ class Controller:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.state = ControllerState(**{**state, "uphill": list(state["uphill"])})
+        sa_steps = self.state.stage_sa_steps  # a later stage's length, or back to the first's
+        if sa_steps is None:
+            sa_steps = self.__dict__.get("_first_sa_steps", self.settings.sa_steps)
+        self.settings = replace(self.settings, sa_steps=sa_steps)
 
     # -- phases --------------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -91,6 +92,23 @@ class Azure(Optimizer):
     A run that stops earlier should call :meth:`finish` (``azure_sciml.fit`` does), which
     returns to the best point judged instead of leaving the parameters at a half-descended
     proposal.
+
+    When the objective changes mid-run (a mask, a curriculum stage, resampled collocation
+    points, new loss weights), tell Azure, or it judges the new losses against the old
+    objective's anchor and best point, and may end the run back at a point that was best for the
+    old one. Give each stage its own length and end it at its best point before using the
+    parameters::
+
+        opt = Azure(params, lr, total_steps=n_first)   # the first objective's steps
+        ...                                            # n_first steps
+        opt.finish()                                   # parameters <- the best point judged
+        mask = coef.abs() > tol                        # computed from that point
+        coef.data.mul_(mask)
+        opt.new_stage(total_steps=n_second)            # a fresh schedule for the new objective
+
+    :meth:`new_stage` ends the current stage as :meth:`finish` does (so for a curriculum or a
+    resampling it is the only call needed); :meth:`settled` shows the best point judged without
+    ending anything (to log or validate it mid-run).
 
     Scale of a proposal: ``sigma · lr · sa_interval`` per coordinate (the distance Adam travels
     in one descent block), so one default suits different weight scales; ``T0`` is measured in
@@ -226,6 +244,9 @@ class Azure(Optimizer):
         self._controller.load_state_dict(g["controller"])
         self._noise.load_state_dict(g["noise"])
         self._n_loss_evals = g["n_loss_evals"]
+        if self._controller.state.stage:  # a later stage's schedule (new_stage)
+            self.sa_steps = self._controller.settings.sa_steps
+            self.total_steps = self._controller.state.stage_total_steps
 
     def set_run_length(self, total_steps: int) -> None:
         """The run-length protocol (see ``azure_sciml.train.fit``): the driver of a run tells the
@@ -295,6 +316,47 @@ class Azure(Optimizer):
         one (a proposal still descending is dropped); plain Adam from then on. Call it when a
         run stops before ``sa_steps`` (``azure_sciml.fit`` does)."""
         self._after(self._controller.finish())
+
+    @torch.no_grad()
+    def new_stage(self, total_steps: int | None = None, *, sa_steps: int | None = None) -> None:
+        """Tell Azure the objective changed (a mask, a new curriculum stage, resampled
+        collocation points, new loss weights): the current stage ends at its best point judged,
+        as :meth:`finish`, and a fresh schedule starts for the new objective: ``total_steps``
+        steps (annealing in their first 90%) or an annealing phase of ``sa_steps``. The stall
+        test, the loss scale and the anchor start over; Adam's moments, the random streams and
+        the counters carry on. Saved in ``state_dict`` (a resume continues the stage)."""
+        if (total_steps is None) == (sa_steps is None):
+            raise ValueError(
+                f"Azure.new_stage: give total_steps or sa_steps (got total_steps={total_steps!r},"
+                f" sa_steps={sa_steps!r})"
+            )
+        if total_steps is not None:
+            _check_int("total_steps", total_steps, 1)
+            sa_steps = int(SA_FRACTION * total_steps)
+        _check_int("sa_steps", sa_steps, 0)
+        self.finish()
+        self._controller.new_stage(sa_steps, total_steps)
+        self.total_steps, self.sa_steps, self._length_given = total_steps, sa_steps, True
+
+    @contextmanager
+    def settled(self) -> Iterator[None]:
+        """Inside the block the parameters are at the best point judged so far (Adam's iterate
+        while waiting or after the phase), not at a proposal in flight: read them there for a
+        validation metric, a log line or a copy of the model. On exit the run's own parameters
+        come back, so anything written to them inside is undone; to act on the settled point (a
+        mask computed from it), call :meth:`finish` or :meth:`new_stage` instead."""
+        params = [p for p in self._sa_params() if "best" in self.state[p]]
+        if not params or not self._controller.exploring_or_settling:
+            yield
+            return
+        with torch.no_grad():
+            current = [p.detach().clone() for p in params]
+            torch._foreach_copy_(params, [self.state[p]["best"] for p in params])
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(params, current)
 
     # -- acting on the controller's decisions --------------------------------------------------
 
@@ -476,15 +538,6 @@ class Azure(Optimizer):
             stacklevel=3,
         )
 
-    def _warn_default_length(self) -> None:
-        self._warned.add("length")
-        warnings.warn(
-            f"Azure got no run length (total_steps, sa_steps or set_run_length): it anneals for"
-            f" the first {self.sa_steps} steps. Pass total_steps=N, the run's number of steps.",
-            UserWarning,
-            stacklevel=3,
-        )
-
     def _warn_late_group(self) -> None:
         self._warned.add("late_group")
         warnings.warn(
@@ -493,6 +546,15 @@ class Azure(Optimizer):
             "or pass process_group=False to silence this for independent chains per process.",
             RuntimeWarning,
             stacklevel=4,
+        )
+
+    def _warn_default_length(self) -> None:
+        self._warned.add("length")
+        warnings.warn(
+            f"Azure got no run length (total_steps, sa_steps or set_run_length): it anneals for"
+            f" the first {self.sa_steps} steps. Pass total_steps=N, the run's number of steps.",
+            UserWarning,
+            stacklevel=3,
         )
 
     def _warn_nonfinite(self, value: float) -> None:
