@@ -1,6 +1,8 @@
 """One rank of tests/test_distributed.py: DDP runs of Azure on this rank's data shard, saved to
 ``OUT/rank{r}.pt`` for the test to compare across ranks."""
 
+import warnings
+
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -67,8 +69,19 @@ def refuses_a_sharded_parameter():
     return None
 
 
+def warns_when_built_before_the_group(early):
+    """An Azure built before init_process_group cannot agree with the other ranks: it says so."""
+    x = early.param_groups[0]["params"][0]
+    x.grad = torch.ones_like(x)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        early.step(loss=float(x.sum()))
+    return any("init_process_group" in str(w.message) for w in caught)
+
+
 def run(rank, out, world_size=2):
     torch.set_num_threads(1)
+    early = Azure([nn.Parameter(torch.zeros(3))], lr=1e-2, sa_patience=0, total_steps=10)
     dist.init_process_group("gloo", init_method=f"file://{out}/store", rank=rank,
                             world_size=world_size)
     calls = []
@@ -87,6 +100,7 @@ def run(rank, out, world_size=2):
             results[name] = train(rank, seed, mode, group)
             agreement_calls[name] = len(calls)
         results["sharded"] = refuses_a_sharded_parameter()
+        results["late_warning"] = warns_when_built_before_the_group(early)
     finally:
         optim.mean_loss = mean_loss
     results["all_reduces"] = agreement_calls

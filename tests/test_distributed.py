@@ -71,6 +71,10 @@ def test_a_sharded_parameter_is_refused_naming_the_problem(ranks):
         assert rank["sharded"] is not None and "sharded parameter (DTensor" in rank["sharded"]
 
 
+def test_an_azure_built_before_the_process_group_warns(ranks):
+    assert all(rank["late_warning"] for rank in ranks)
+
+
 def test_the_readmes_torchrun_example_ends_with_identical_ranks(tmp_path):
     command = "torchrun --nproc_per_node=2 --standalone examples/ddp_torchrun.py"
     assert command in (ROOT / "README.md").read_text()  # the command run here, as the README has it
