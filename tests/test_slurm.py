@@ -51,9 +51,9 @@ def cluster_unavailable() -> str | None:
         return "hydra-submitit-launcher is not installed (pip install -e '.[slurm]')"
     try:
         nodes = subprocess.run(["sinfo", "-h", "-N", "-o", "%n %T"], capture_output=True,
-                               text=True, timeout=60)
-    except subprocess.TimeoutExpired:
-        return "sinfo got no answer in 60 s; start the cluster with .ci/slurm-up"
+                               text=True, timeout=20)
+    except subprocess.TimeoutExpired:  # it retries a controller that does not answer
+        return "sinfo got no answer in 20 s: SLURM is not up; start it with .ci/slurm-up"
     if nodes.returncode != 0:
         return f"SLURM is not up ({nodes.stderr.strip()}); start it with .ci/slurm-up"
     states = dict(line.split() for line in nodes.stdout.splitlines() if line.strip())
@@ -86,8 +86,7 @@ def cleanup(tmp_path):
 
 
 def launch(sweep_dir: Path, launcher: list[str], cwd: Path) -> subprocess.Popen:
-    """The console script (``python -m azure_sciml.app`` would make submitit pickle ``__main__``
-    by value, which fails), its output in a log file next to the sweep dir."""
+    """The console script in a subprocess, its output in a log file next to the sweep dir."""
     script = Path(sys.executable).with_name("azure-sciml")
     args = [str(script), *SWEEP, *launcher, f"hydra.sweep.dir={sweep_dir}"]
     log = cwd / f"{sweep_dir.name}.{time.monotonic_ns()}.log"
