@@ -15,6 +15,7 @@ float64 during its run and written back in their own dtype at the end.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
@@ -22,6 +23,10 @@ import numpy as np
 import scipy.optimize
 import torch
 from torch import Tensor
+
+
+class _PrecisionRefused(Exception):
+    """The loss raised at the first evaluation with the parameters held in float64."""
 
 
 class _BudgetSpent(Exception):
@@ -61,7 +66,10 @@ class BasinHopping(torch.optim.Optimizer):
             the precision scipy's L-BFGS-B needs); ``False`` evaluates in their own dtype. The
             loss is float64 where it is a function of the parameters alone (clusters, test
             functions); a model with float32 data or buffers is float64 only if built so
-            (``fit(dtype=torch.float64)``), as torch's type promotion decides the rest.
+            (``fit(dtype=torch.float64)``), as torch's type promotion decides the rest. A loss
+            that refuses float64 parameters at the first evaluation (e.g. a float32 ``Linear``:
+            "mat1 and mat2 must have the same dtype") is evaluated in its own dtype, with a
+            warning; that refused evaluation is not counted (the loss never returned).
     """
 
     def __init__(
@@ -112,11 +120,25 @@ class BasinHopping(torch.optim.Optimizer):
                 f"BasinHopping: the budget of total_steps={self.total_steps} evaluations is spent"
             )
         params = [p for g in self.param_groups for p in g["params"]]
-        with _held_in(params, torch.float64 if self.float64 else None):
-            return self._run(params, closure)
+        if self.float64:
+            try:
+                with _held_in(params, torch.float64):
+                    return self._run(params, closure, trial=True)
+            except _PrecisionRefused as refused:
+                warnings.warn(
+                    "BasinHopping: the loss refused float64 parameters "
+                    f"({refused.__cause__}); evaluating in their own dtype. Build the model in "
+                    "float64 (fit(dtype=torch.float64)) for the precision scipy's L-BFGS-B needs.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                self.float64 = False
+        return self._run(params, closure)
 
-    def _run(self, params: list[Tensor], closure: Callable[[], Tensor]) -> Tensor | None:
-        objective = _Objective(params, closure, self.total_steps - self.n_evals)
+    def _run(
+        self, params: list[Tensor], closure: Callable[[], Tensor], trial: bool = False
+    ) -> Tensor | None:
+        objective = _Objective(params, closure, self.total_steps - self.n_evals, trial)
         group = self.param_groups[0]
         try:
             scipy.optimize.basinhopping(
@@ -177,8 +199,11 @@ class _Objective:
     """scipy's ``fun(x) -> (energy, gradient)`` over the torch parameters, through the closure;
     counts calls, refuses those past the budget, remembers the lowest energy evaluated."""
 
-    def __init__(self, params: list[Tensor], closure: Callable[[], Tensor], budget: int):
+    def __init__(
+        self, params: list[Tensor], closure: Callable[[], Tensor], budget: int, trial: bool
+    ):
         self.params, self.closure, self.budget = params, closure, budget
+        self.trial = trial  # a first evaluation that raises RuntimeError: _PrecisionRefused
         self.calls = 0
         self.best_loss: float | None = None
         self.best_x: np.ndarray | None = None
@@ -196,6 +221,11 @@ class _Objective:
                 loss = float(self.closure().detach())
         except FloatingPointError:  # fit's closure refuses a NaN/Inf: an infinitely bad point
             return math.inf, np.zeros_like(x)
+        except RuntimeError as err:
+            if not (self.trial and self.calls == 1):
+                raise
+            self.calls = 0  # the loss never returned: not an evaluation (fit counts none)
+            raise _PrecisionRefused from err
         if self.best_loss is None or loss < self.best_loss:
             self.best_loss, self.best_x = loss, x.copy()
         return loss, self._gradient()

@@ -11,7 +11,7 @@ import torch
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf, open_dict
 
-from azure_sciml import fit
+from azure_sciml import LossProblem, fit
 from azure_sciml.baselines import BasinHopping
 from azure_sciml.problems import LennardJones
 from azure_sciml.problems.energy import lj_energy
@@ -107,6 +107,24 @@ def test_float64_false_evaluates_in_the_parameters_dtype():
     _, seen, losses = _lj7_runs(torch.float32, float64=False)
     _, _, losses64 = _lj7_runs(torch.float32, float64=True)
     assert seen == {torch.float32} and losses != losses64
+
+
+def test_a_loss_that_refuses_float64_runs_in_its_own_dtype_with_a_warning():
+    """A float32 model with float32 data cannot take float64 weights: basin-hopping warns, runs in
+    float32 and charges exactly the budget through fit (the refused evaluation never counted)."""
+    torch.manual_seed(0)
+    data = torch.randn(32, 3)
+    target = data @ torch.tensor([1.0, -2.0, 0.5])
+    problem = LossProblem(
+        model=lambda: torch.nn.Linear(3, 1),
+        loss_fn=lambda m: ((m(data).squeeze(-1) - target) ** 2).mean(),
+        steps=60,
+    )
+    with pytest.warns(RuntimeWarning, match="refused float64 parameters"):
+        result = fit(problem, functools.partial(BasinHopping, total_steps=60, seed=0))
+    assert result.n_loss_evals == 60
+    assert result.model.weight.dtype == torch.float32
+    assert result.metrics["loss"] < 1e-6  # a least-squares fit: L-BFGS-B solves it
 
 
 @pytest.mark.parametrize("kwargs, message", [
