@@ -165,6 +165,20 @@ def test_an_absolute_median_goal_is_judged_on_each_problem(tmp_path):
     assert rows[2] == "| tighter | heat: Azure 0.0008 (at most 0.0005) | **not met** |"
 
 
+def test_absolute_goals_need_no_baseline_runs(tmp_path):
+    """median_at_most and rate_at_least judge the named optimizer alone: a sweep without Adam
+    (e.g. only finishers) is judged; a goal comparing with Adam is not."""
+    for seed, value in enumerate([5e-4, 8e-4, 2e-3]):
+        write_run(tmp_path, f"heat_azure_{seed}", "heat", "azure", seed, value)
+    goal = {"text": "rel_l2 at most 1e-3", "problems": ["heat"], "kind": "median_at_most"}
+    write_targets(tmp_path, {**goal, "value": 1e-3}, {**RATE, "value": 0.5},
+                  {"text": "no worse", "problems": ["heat"], "kind": "not_worse"})
+    rows = targets_table(write_report(tmp_path).read_text())
+    assert rows[1] == "| rel_l2 at most 1e-3 | heat: Azure 0.0008 (at most 0.001) | **met** |"
+    assert rows[2] == "| recovers in 60% of runs | Azure 3/3 (100.0%) | **met** |"
+    assert rows[3] == "| no worse | not run here (no Adam runs of ['heat']) | not judged |"
+
+
 def test_targets_set_after_the_sweep_ran_are_judged_and_kept_with_the_page(tmp_path):
     from azure_sciml.report.cli import main
 

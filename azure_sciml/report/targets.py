@@ -63,6 +63,9 @@ class Goal:
     met: bool | None
 
 
+ABSOLUTE = ("median_at_most", "rate_at_least")  # kinds judged on the optimizer's runs alone
+
+
 def judge_targets(root: Path, groups: Groups, alpha: float):
     """Every target of the sweep's config, judged; an invalid entry is a row saying why."""
     goals = []
@@ -126,7 +129,8 @@ def judge(target: Mapping[str, Any], groups: Groups, alpha: float) -> Goal:
     """Whether the target holds on this sweep's runs, and the numbers it was judged on."""
     text, kind, value = target["text"], target["kind"], target.get("value")
     mine, theirs, problems = target["optimizer"], target["baseline"], target["problems"]
-    for optimizer in (mine, theirs):
+    needed = (mine,) if kind in ABSOLUTE else (mine, theirs)  # an absolute goal needs no baseline
+    for optimizer in needed:
         absent = [p for p in problems if optimizer not in groups.get(p, {})]
         if absent:
             return Goal(text, f"not run here (no {label(optimizer)} runs of {absent})", None)
@@ -135,8 +139,11 @@ def judge(target: Mapping[str, Any], groups: Groups, alpha: float) -> Goal:
         runs = [run for p in problems for r in groups[p].values() for run in scored(r)]
         if all(math.isnan(quantity(run, metric)) for run in runs):
             return Goal(text, f"no run reports `{metric}`", None)
-        (k, n), (k0, n0) = (rate(groups, problems, o, metric) for o in (mine, theirs))
-        measured = f"{label(mine)} {rate_text(k, n)}, {label(theirs)} {rate_text(k0, n0)}"
+        k, n = rate(groups, problems, mine, metric)
+        measured = f"{label(mine)} {rate_text(k, n)}"
+        if all(theirs in groups[p] for p in problems):
+            k0, n0 = rate(groups, problems, theirs, metric)
+            measured += f", {label(theirs)} {rate_text(k0, n0)}"
         if kind == "rate_at_least":
             return Goal(text, measured, k / n >= value - 1e-12)
         return Goal(text, measured, k / n > k0 / n0)
