@@ -393,12 +393,18 @@ def _report(bar, counter: _Counter, before: int, n_steps: int, log_every: int) -
         log.info("step %d  evals %d  loss %.4e", n_steps, counter.n_loss, counter.last_loss)
 
 
+def _all_equal(tensors: list[Tensor], others: list[Tensor]) -> bool:
+    """Bit for bit: the best parameters are the last ones (e.g. L-BFGS ending on its last
+    evaluation), so their metrics need no second evaluation (a neural ODE's is a dopri5 solve)."""
+    return all(torch.equal(a, b) for a, b in zip(tensors, others, strict=True))
+
+
 def _result(loop: _Loop) -> FitResult:
     problem, counter = loop.problem, loop.counter
     with torch.no_grad():
         metrics = problem.evaluate(loop.model)
         best_metrics = metrics
-        if counter.best_params is not None:
+        if counter.best_params is not None and not _all_equal(counter.params, counter.best_params):
             last = [p.detach().clone() for p in counter.params]
             torch._foreach_copy_(counter.params, counter.best_params)
             best_metrics = problem.evaluate(loop.model)
