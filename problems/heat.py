@@ -143,10 +143,7 @@ class Heat:
 
     def plot(self, model: nn.Module, path: str | os.PathLike) -> None:
         """Save prediction, exact solution and absolute error over (x, t) as a PNG."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: no global figure state, no backend
 
         with torch.no_grad():
             predicted = model(self.test_points)
@@ -156,7 +153,8 @@ class Heat:
             "exact u(x, t)": self.test_u,
             "|error|": (predicted - self.test_u).abs(),
         }
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
+        fig = Figure(figsize=(13, 3.8), layout="constrained")
+        axes = fig.subplots(1, 3)
         for ax, (title, values) in zip(axes, panels.items(), strict=True):
             image = values.reshape(shape).cpu().float().numpy()
             shown = ax.imshow(image, origin="lower", extent=(0, 1, 0, 1), aspect="auto")
@@ -164,7 +162,6 @@ class Heat:
             fig.colorbar(shown, ax=ax)
         fig.suptitle(f"heat equation ({self.variant}), rel L2 {self.evaluate(model)['rel_l2']:.2e}")
         fig.savefig(path, dpi=120)
-        plt.close(fig)
 
     def state_dict(self) -> dict:
         """What a resumed run needs beyond the seed: the resampling position and current points."""

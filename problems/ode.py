@@ -291,10 +291,7 @@ class NeuralODE:
 
     def plot(self, model: nn.Module, path: str | os.PathLike) -> None:
         """Save the phase portrait and the time series of the true and the learned trajectory."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # no pyplot: no global figure state, no backend
 
         with torch.no_grad():
             try:
@@ -302,7 +299,8 @@ class NeuralODE:
             except NonFiniteLoss:
                 predicted = torch.full_like(self.y_true, math.nan).cpu().float()
         true, t = self.y_true.cpu().float(), self.t.cpu().float()
-        fig, (phase, series) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+        fig = Figure(figsize=(12, 4.5), layout="constrained")
+        phase, series = fig.subplots(1, 2)
         fitted, extrapolated = predicted[: self.n_train], predicted[self.n_train :]
         phase.plot(true[:, 0], true[:, 1], "k-", lw=1, label="true")
         phase.plot(fitted[:, 0], fitted[:, 1], "b--", label="fit")
@@ -316,7 +314,6 @@ class NeuralODE:
         series.set(title="time series", xlabel="t")
         series.legend(fontsize="small")
         fig.savefig(path, dpi=120)
-        plt.close(fig)
 
     def _windows(self, window: int, n_fitted: int | None = None) -> Tensor:
         """True states on windows of the first ``n_fitted`` (default: all) training points, shape
