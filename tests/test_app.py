@@ -101,6 +101,14 @@ def test_every_optimizer_config_trains(name, tmp_path):
     assert (result["optimizer_stats"] is not None) == is_azure  # Azure.stats()
 
 
+def test_the_main_job_draws_the_figure_of_seed_0_only():
+    """experiment=compare draws the problem's figure for the seed its report shows (0) only;
+    save_plot=true draws every one."""
+    drawn = {s: compose_config("experiment=compare", f"seed={s}").save_plot for s in (0, 3)}
+    assert drawn == {0: True, 3: False}
+    assert compose_config("experiment=compare", "seed=3", "save_plot=true").save_plot is True
+
+
 @pytest.mark.parametrize("group_name", [f"problem={n}" for n in config_names("problem")])
 def test_problem_configs_show_every_constructor_argument(group_name):
     node = compose_config(group_name).problem
