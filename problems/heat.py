@@ -12,8 +12,8 @@ For the tanh MLP that :meth:`Heat.build` returns, :meth:`Heat.loss` computes u a
 u_t - a u_xx at the interior ones in one forward-mode pass (value, x-tangent and residual streams
 stacked into one matmul per layer) with its backward written out (:class:`_MLPHeatLoss`); it
 equals the nested-autograd loss, :meth:`Heat.autograd_loss`, which any other model gets, to
-rounding (tests: 1e-13 in float64). Measured (docs/benchmarks.md, issue 25): 0.53-0.58x the
-CPU time of nested autograd per loss + backward, float32 and float64.
+rounding (tests: 1e-13 in float64). Measured (docs/benchmarks.md, "The heat PINN's loss"):
+0.53-0.58x the CPU time of nested autograd per loss + backward, float32 and float64.
 
 Variants (exact by superposition, u = sum_k c_k exp(-a k^2 pi^2 t) sin(k pi x)):
 
