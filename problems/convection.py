@@ -75,6 +75,7 @@ from azure_sciml.problems._checks import (
     is_real,
 )
 from azure_sciml.problems._collocation import rad_sample
+from azure_sciml.problems.heat import field_errors, tanh_mlp
 
 TWO_PI = 2 * math.pi
 SAMPLINGS = ["rad", "uniform"]
@@ -155,7 +156,7 @@ class _Periodic:
         self.residual_points = self._uniform(self.n_residual)
         self.test_points = self._grid(_line(0, TWO_PI, self.n_test_x), _line(0, 1, self.n_test_t))
         self.test_u = self.exact(self.test_points)
-        return _mlp(self.width, self.depth).to(device=self.device, dtype=dtype)
+        return tanh_mlp(self.width, self.depth).to(device=self.device, dtype=dtype)
 
     def loss(self, model: nn.Module) -> Tensor:
         """Mean squared residual + mean squared initial error + mean squared u(2pi, t) - u(0, t)."""
@@ -185,13 +186,8 @@ class _Periodic:
             k=self.rad_k, c=self.rad_c,
         )
 
-    @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        error = model(self.test_points) - self.test_u
-        return {
-            "rel_l2": float(error.norm() / self.test_u.norm()),
-            "max_abs_err": float(error.abs().max()),
-        }
+        return field_errors(model, self.test_points, self.test_u)
 
     def plot(self, model: nn.Module, path: str | os.PathLike) -> None:
         """Save prediction, exact solution and absolute error over (x, t) as a PNG."""
@@ -336,17 +332,3 @@ class Reaction(_Periodic):
 def _line(start: float, end: float, n: int) -> Tensor:
     """``n`` evenly spaced float64 numbers from ``start`` to ``end`` (2 pi not in float32)."""
     return torch.linspace(start, end, n, dtype=torch.float64)
-
-
-def _mlp(width: int, depth: int) -> nn.Sequential:
-    """(x, t) -> u: ``depth`` tanh layers of ``width``, Xavier-normal weights, zero biases."""
-    sizes = [2] + [width] * depth
-    layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [nn.Linear(n_in, n_out), nn.Tanh()]
-    layers.append(nn.Linear(width, 1))
-    for layer in layers:
-        if isinstance(layer, nn.Linear):
-            nn.init.xavier_normal_(layer.weight)
-            nn.init.zeros_(layer.bias)
-    return nn.Sequential(*layers)

@@ -101,7 +101,7 @@ class Heat:
         self._sample_points()
         self.test_points = self._test_grid()
         self.test_u = self.exact(self.test_points)
-        return _mlp(self.width, self.depth).to(device=self.device, dtype=dtype)
+        return tanh_mlp(self.width, self.depth).to(device=self.device, dtype=dtype)
 
     def loss(self, model: nn.Module) -> Tensor:
         if self._resample_due():
@@ -133,13 +133,8 @@ class Heat:
         (d_ux,) = torch.autograd.grad(u_x.sum(), xt, create_graph=True)
         return u_t - self.diffusivity * d_ux[:, :1]
 
-    @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        error = model(self.test_points) - self.test_u
-        return {
-            "rel_l2": float(error.norm() / self.test_u.norm()),
-            "max_abs_err": float(error.abs().max()),
-        }
+        return field_errors(model, self.test_points, self.test_u)
 
     def plot(self, model: nn.Module, path: str | os.PathLike) -> None:
         """Save prediction, exact solution and absolute error over (x, t) as a PNG."""
@@ -207,8 +202,16 @@ class Heat:
         return torch.stack([grid_x.reshape(-1), grid_t.reshape(-1)], dim=1)
 
 
-def _mlp(width: int, depth: int) -> nn.Sequential:
-    """(x, t) -> u: ``depth`` tanh layers of ``width``, Glorot-normal weights, zero biases."""
+@torch.no_grad()
+def field_errors(model: nn.Module, points: Tensor, exact: Tensor) -> dict[str, float]:
+    """A PINN's headline errors against the exact solution on a test grid."""
+    error = model(points) - exact
+    return {"rel_l2": float(error.norm() / exact.norm()), "max_abs_err": float(error.abs().max())}
+
+
+def tanh_mlp(width: int, depth: int) -> nn.Sequential:
+    """(x, t) -> u: ``depth`` tanh layers of ``width``, Glorot-normal weights, zero biases (the
+    PINNs' network: heat, convection, reaction)."""
     sizes = [2] + [width] * depth
     layers: list[nn.Module] = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
@@ -241,7 +244,7 @@ def _stack_points(
 
 def tanh_mlp_layers(model: nn.Module) -> list[nn.Linear] | None:
     """The Linear layers of ``model`` when it is a plain ``nn.Sequential`` of Linear (with bias)
-    and Tanh layers alternating, 2 inputs, 1 output (what :func:`_mlp` builds); else None."""
+    and Tanh layers alternating, 2 inputs, 1 output (what :func:`tanh_mlp` builds); else None."""
     if type(model) is not nn.Sequential or len(model) < 3 or len(model) % 2 == 0:
         return None
     for i, layer in enumerate(model):
