@@ -257,14 +257,14 @@ def test_refine_none_is_the_optimizer_alone(tmp_path):
     assert record["optimizer"] == "adam" and record["optimizer_stats"] is None
 
 
-def test_the_readme_chain_example_runs():
+def test_the_docs_chain_example_runs():
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    block = re.search(r"<!-- chain-example -->\s*```python\n(.*?)```", readme, re.S).group(1)
+    page = (Path(__file__).parents[1] / "docs" / "finisher.md").read_text()
+    block = re.search(r"<!-- chain-example -->\s*```python\n(.*?)```", page, re.S).group(1)
     namespace: dict = {}
-    exec(compile(block, "README chain-example", "exec"), namespace)
+    exec(compile(block, "docs/finisher.md chain-example", "exec"), namespace)
     result = namespace["result"]
     assert result.n_loss_evals == 600 and result.optimizer.stats()["handover_eval"] == 300
     assert result.metrics["rel_l2"] < 0.1

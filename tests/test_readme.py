@@ -18,9 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
-def block_after(marker: str) -> str:
-    match = re.search(rf"<!-- {marker} -->\s*```\w*\n(.*?)```", README, re.S)
-    assert match, f"README has no block after <!-- {marker} -->"
+def block_after(marker: str, page: str = "README.md") -> str:
+    """The code block after ``<!-- marker -->`` in ``page`` (the README, or a page of docs/ that
+    an example moved to)."""
+    text = README if page == "README.md" else (ROOT / page).read_text()
+    match = re.search(rf"<!-- {marker} -->\s*```\w*\n(.*?)```", text, re.S)
+    assert match, f"{page} has no block after <!-- {marker} -->"
     return match.group(1)
 
 

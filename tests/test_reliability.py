@@ -439,11 +439,11 @@ def test_an_unset_lr_says_where_to_set_it():
     assert "\n" not in str(pytest.raises(ConfigError, setup, cfg).value)
 
 
-def test_the_readme_own_problem_recipe_runs_as_written(tmp_path):
+def test_the_docs_own_problem_recipe_runs_as_written(tmp_path):
     from test_readme import block_after
 
-    (tmp_path / "myproblem.py").write_text(block_after("own-problem"))
-    command = block_after("own-problem-cli").splitlines()[0]
+    (tmp_path / "myproblem.py").write_text(block_after("own-problem", "docs/problems.md"))
+    command = block_after("own-problem-cli", "docs/problems.md").splitlines()[0]
     env_part, *args = shlex.split(command)
     assert env_part == "PYTHONPATH=." and args[0] == "azure-sciml"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
