@@ -1,6 +1,6 @@
 """The Adam update of ``torch.optim.Adam``, bit for bit: its multi-tensor (foreach) arithmetic
-with a cache-friendly CPU path, and its fused kernel. Azure's ``step`` gathers the lists and calls
-:func:`adam_update` once per parameter group."""
+with a cache-friendly CPU path, and its fused kernel. Azure's ``step`` calls :func:`adam_group`
+once per parameter group."""
 
 from __future__ import annotations
 
@@ -32,9 +32,13 @@ def adam_update(
         g, m, v = grads[i], exp_avgs[i], exp_avg_sqs[i]
         n = p.numel()
         if (
-            scratch is None or n < min_numel or not p.is_cpu or not p.is_floating_point()
-            or not (p.is_contiguous() and g.is_contiguous() and m.is_contiguous()
-                    and v.is_contiguous())
+            scratch is None
+            or n < min_numel
+            or not p.is_cpu
+            or not p.is_floating_point()
+            or not (
+                p.is_contiguous() and g.is_contiguous() and m.is_contiguous() and v.is_contiguous()
+            )
         ):
             rest.append(i)
             continue
@@ -97,8 +101,89 @@ def fused_adam(params, grads, exp_avgs, exp_avg_sqs, steps, group) -> None:
             for t in {steps[i] for i in idx}
         }
         torch._fused_adam_(
-            [params[i] for i in idx], [grads[i] for i in idx], [exp_avgs[i] for i in idx],
-            [exp_avg_sqs[i] for i in idx], [], [step_t[steps[i]] for i in idx],
-            lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-            eps=group["eps"], amsgrad=False, maximize=False,
+            [params[i] for i in idx],
+            [grads[i] for i in idx],
+            [exp_avgs[i] for i in idx],
+            [exp_avg_sqs[i] for i in idx],
+            [],
+            [step_t[steps[i]] for i in idx],
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            amsgrad=False,
+            maximize=False,
         )
+
+
+def adam_group(group: dict, state: dict, lr_factor: float, scratch: dict) -> None:
+    """One parameter group's Adam step at ``lr_factor`` times its ``lr`` (Adam's state in
+    ``state``, created on first use; ``scratch``: :func:`adam_update`'s buffers)."""
+    lists = adam_lists(group, state)
+    if lists is None:
+        return
+    hyper = {**group, "lr": float(group["lr"]) * lr_factor}
+    adam_update(*lists, hyper, scratch)
+
+
+def adam_lists(group: dict, state: dict) -> tuple[list, list, list, list, list[float]] | None:
+    """The group's parameters that have a gradient, with their gradients, moments and steps (each
+    step advanced by one), as :func:`adam_update` takes them; complex tensors as real views (Adam's
+    treatment: |g|² per component); ``None`` if no parameter has a gradient. Adam's state is
+    created on first use."""
+    params, grads, exp_avgs, exp_avg_sqs, step_ts = [], [], [], [], []
+    for p in group["params"]:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse:
+            raise RuntimeError("Azure does not support sparse gradients")
+        p_state = adam_state(state, p)
+        tensors = (p, p.grad, p_state["exp_avg"], p_state["exp_avg_sq"])
+        if p.is_complex():
+            tensors = tuple(map(torch.view_as_real, tensors))
+        for out, t in zip((params, grads, exp_avgs, exp_avg_sqs), tensors, strict=True):
+            out.append(t)
+        step_ts.append(p_state["step"])
+    if not params:
+        return None
+    torch._foreach_add_(step_ts, 1.0)
+    steps = [t.item() for t in step_ts]  # CPU tensors, as Adam keeps them: no device sync
+    return params, grads, exp_avgs, exp_avg_sqs, steps
+
+
+def adam_state(state: dict, p: Tensor) -> dict:
+    p_state = state[p]
+    if "step" not in p_state:
+        p_state["step"] = torch.tensor(0.0, dtype=torch.float32)
+        p_state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        p_state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    return p_state
+
+
+def check_fused_devices(param_groups: list[dict]) -> None:
+    """The fused kernel's devices, checked before any state is created (parameters with a
+    gradient only, as Adam)."""
+    for group in param_groups:
+        if not group.get("fused"):
+            continue
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.device.type not in ("cpu", "cuda") or not p.is_floating_point():
+                raise RuntimeError(
+                    "`fused=True` requires all the params to be floating point Tensors of "
+                    f"supported devices (CPU, CUDA), got {p.dtype} on {p.device.type}; "
+                    "use fused=None"
+                )
+
+
+def steps_as_tensors(param_groups: list[dict], state: dict, keys: tuple[str, ...]) -> None:
+    """A loaded state's plain-number steps (older torch, hand-written) as float32 tensors, as Adam
+    keeps them."""
+    for group in param_groups:
+        for p in group["params"]:
+            p_state = state.get(p, {})
+            for key in keys:
+                if key in p_state and not torch.is_tensor(p_state[key]):
+                    p_state[key] = torch.tensor(float(p_state[key]), dtype=torch.float32)

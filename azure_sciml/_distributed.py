@@ -15,6 +15,7 @@ proposal must draw each coordinate once over the whole tensor, and each rank hol
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import torch
@@ -48,7 +49,10 @@ def resolve_group(process_group: Any) -> Any:
 def default_group_started_later(group: Any, independent: bool) -> bool:
     """Whether the ranks may drift: Azure was built before ``init_process_group``."""
     return (
-        group is None and not independent and dist.is_available() and dist.is_initialized()
+        group is None
+        and not independent
+        and dist.is_available()
+        and dist.is_initialized()
         and dist.get_world_size() > 1
     )
 
@@ -87,3 +91,26 @@ def sharded_kind(p: Tensor) -> str | None:
 def _wide(device: torch.device) -> torch.dtype:
     """The mean's dtype: float64 (no float64 on Apple's MPS)."""
     return torch.float32 if device.type == "mps" else torch.float64
+
+
+def refuse_sharded(params: list[Tensor]) -> None:
+    for p in params:
+        kind = sharded_kind(p)
+        if kind is not None:
+            raise ValueError(
+                f"Azure cannot optimize a sharded parameter ({kind}, e.g. from FSDP or tensor "
+                "parallelism): a proposal draws every coordinate of a tensor once, and each rank "
+                "holds only its shard. Use DDP (replicated parameters) instead."
+            )
+
+
+def warn_late_group() -> None:
+    """Azure built before the default process group, used under it (stacklevel: the line that
+    called ``Azure.step``)."""
+    warnings.warn(
+        "Azure was built before torch.distributed's process group was initialised, so its "
+        "ranks judge their own losses and drift apart: build it after init_process_group, "
+        "or pass process_group=False to silence this for independent chains per process.",
+        RuntimeWarning,
+        stacklevel=4,
+    )

@@ -1,16 +1,17 @@
 """Azure: simulated annealing blended into Adam, as a ``torch.optim.Optimizer``.
 
 The pieces: :mod:`azure_sciml._adam` (torch's Adam update, bit for bit), :mod:`azure_sciml._anneal`
-(the annealing controller: plain Python, no tensors), :mod:`azure_sciml._noise` (the proposals'
-random source). :class:`Azure` evaluates, asks the controller, and acts on the tensors.
+(the annealing controller: plain Python, no tensors), :mod:`azure_sciml._buffers` (what its
+decisions do to the tensors), :mod:`azure_sciml._noise` (the proposals' random source),
+:mod:`azure_sciml._checks` (the arguments' checks, the warnings), :mod:`azure_sciml._distributed`
+(several ranks). :class:`Azure` evaluates, asks the controller, and acts on the tensors.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -18,22 +19,21 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 
-from azure_sciml._adam import adam_update, fused_adam
+from azure_sciml import _adam, _buffers, _checks
 from azure_sciml._anneal import Controller, ControllerState, Decision, Settings
 from azure_sciml._distributed import (
     agree_on_seed,
     default_group_started_later,
     mean_loss,
+    refuse_sharded,
     resolve_group,
-    sharded_kind,
+    warn_late_group,
 )
 from azure_sciml._noise import Noise
 
 _GLOBAL = "azure"  # key of the optimizer-wide state in ``self.state`` (saved by ``state_dict``)
 SA_FRACTION = 0.9  # annealing phase as a fraction of ``total_steps``
 DEFAULT_SA_STEPS = 1000  # annealing phase when neither ``sa_steps`` nor ``total_steps`` is given
-_MOMENTS = ("exp_avg", "exp_avg_sq")
-_SA_BUFFERS = ("anchor", "best", "best_step", "best_exp_avg", "best_exp_avg_sq", "sa_dir")
 
 
 class Azure(Optimizer):
@@ -169,23 +169,14 @@ class Azure(Optimizer):
         settings: Settings | None = None,
         process_group: Any = None,
     ):
-        betas = _check_betas(betas)
+        betas = _checks.check_betas(betas)
         defaults = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, sigma=sigma, fused=fused
         )
-        _check_group(defaults)
-        _check_real("T0", T0, lambda v: 0 <= v < math.inf, ">= 0 and finite")
-        _check_real("sa_momentum", sa_momentum, lambda v: 0 <= v < 1, "in [0, 1)")
-        _check_int("sa_interval", sa_interval, 1)
-        _check_int("sa_patience", sa_patience, 0)
-        if sa_steps is not None:
-            _check_int("sa_steps", sa_steps, 0)
-        if total_steps is not None:
-            _check_int("total_steps", total_steps, 1)
-        if seed is not None:
-            _check_int("seed", seed, None)
-        if settings is not None and not isinstance(settings, Settings):
-            raise ValueError(f"Invalid settings value: {settings!r} (an _anneal.Settings)")
+        _checks.check_group(defaults)
+        _checks.check_arguments(
+            T0, sa_steps, sa_momentum, sa_interval, sa_patience, seed, total_steps, settings
+        )
         super().__init__(params, defaults)
         self._length_given = sa_steps is not None or total_steps is not None
         if sa_steps is None:
@@ -218,19 +209,14 @@ class Azure(Optimizer):
         super().__setstate__(state)
         if "_independent" in state:  # a copy (deepcopy, pickle): the default group, if any
             self._group = resolve_group(False if self._independent else None)
-        for group in self.param_groups:  # a plain-number step (older torch, hand-written): as Adam
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                for key in ("step", "best_step"):
-                    if key in p_state and not torch.is_tensor(p_state[key]):
-                        p_state[key] = torch.tensor(float(p_state[key]), dtype=torch.float32)
+        _adam.steps_as_tensors(self.param_groups, self.state, ("step", "best_step"))
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if "betas" in param_group:
-            param_group = {**param_group, "betas": _check_betas(param_group["betas"])}
-        _check_group({**self.defaults, **param_group})
+            param_group = {**param_group, "betas": _checks.check_betas(param_group["betas"])}
+        _checks.check_group({**self.defaults, **param_group})
         super().add_param_group(param_group)
-        _refuse_sharded(self.param_groups[-1]["params"])
+        refuse_sharded(self.param_groups[-1]["params"])
 
     def state_dict(self) -> dict[str, Any]:
         self.state[_GLOBAL] = self._global_state()
@@ -248,12 +234,19 @@ class Azure(Optimizer):
             self.sa_steps = self._controller.settings.sa_steps
             self.total_steps = self._controller.state.stage_total_steps
 
+    def _global_state(self) -> dict[str, Any]:
+        return {
+            "controller": self._controller.state_dict(),
+            "noise": self._noise.state_dict(),
+            "n_loss_evals": self._n_loss_evals,
+        }
+
     def set_run_length(self, total_steps: int) -> None:
         """The run-length protocol (see ``azure_sciml.train.fit``): the driver of a run tells the
         optimizer its number of steps before the first one. Azure takes it as ``total_steps``
         (the annealing phase is its first 90%) unless the constructor got ``total_steps`` or
         ``sa_steps``: an explicit argument wins, and so does the first length handed over."""
-        _check_int("total_steps", total_steps, 1)
+        _checks.check_int("total_steps", total_steps, 1)
         if self._length_given:
             return
         if self._controller.state.step:
@@ -282,7 +275,7 @@ class Azure(Optimizer):
         loop pass the ``loss`` already computed at the current parameters instead."""
         if closure is not None and loss is not None:
             raise ValueError("Azure.step: pass a closure or a loss, not both")
-        self._check_devices()
+        _adam.check_fused_devices(self.param_groups)
         raised = False
         if closure is not None:
             try:
@@ -299,11 +292,13 @@ class Azure(Optimizer):
             return None
         self._n_loss_evals += 1
         if not self._length_given and "length" not in self._warned:
-            self._warn_default_length()
+            self._warned.add("length")
+            _checks.warn_default_length(self.sa_steps)
         value, raised = self._judged_value(loss, raised)
         decision = self._controller.observe(value)
-        if not math.isfinite(value):
-            self._warn_nonfinite(value)
+        if not math.isfinite(value) and "nonfinite" not in self._warned:
+            self._warned.add("nonfinite")
+            _checks.warn_nonfinite(value, self._controller.state.step - 1)
         self._act(decision)
         if decision.update:
             self._adam_all(decision.lr_factor)
@@ -331,114 +326,42 @@ class Azure(Optimizer):
                 f" sa_steps={sa_steps!r})"
             )
         if total_steps is not None:
-            _check_int("total_steps", total_steps, 1)
+            _checks.check_int("total_steps", total_steps, 1)
             sa_steps = int(SA_FRACTION * total_steps)
-        _check_int("sa_steps", sa_steps, 0)
+        _checks.check_int("sa_steps", sa_steps, 0)
         self.finish()
         self._controller.new_stage(sa_steps, total_steps)
         self.total_steps, self.sa_steps, self._length_given = total_steps, sa_steps, True
 
-    @contextmanager
-    def settled(self) -> Iterator[None]:
+    def settled(self) -> AbstractContextManager[None]:
         """Inside the block the parameters are at the best point judged so far (Adam's iterate
         while waiting or after the phase), not at a proposal in flight: read them there for a
         validation metric, a log line or a copy of the model. On exit the run's own parameters
         come back, so anything written to them inside is undone; to act on the settled point (a
         mask computed from it), call :meth:`finish` or :meth:`new_stage` instead."""
-        params = [p for p in self._sa_params() if "best" in self.state[p]]
-        if not params or not self._controller.exploring_or_settling:
-            yield
-            return
-        with torch.no_grad():
-            current = [p.detach().clone() for p in params]
-            torch._foreach_copy_(params, [self.state[p]["best"] for p in params])
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                torch._foreach_copy_(params, current)
+        active = self._controller.exploring_or_settling
+        return _buffers.at_best(self.state, self._sa_params(), active)
 
     # -- acting on the controller's decisions --------------------------------------------------
 
     def _act(self, d: Decision) -> None:
         if d.restore:
-            self._restore(d.restore)
+            _buffers.restore(self.state, self._sa_params(), d.restore)
         for name in d.save:
-            self._save(name)
+            _buffers.save(self.state, self._sa_params(), name)
         if d.restart:
-            self._restart(self._sa_params())
+            _buffers.restart(self.state, self._sa_params())
         elif d.restart_exploring:
-            self._restart(self._sa_params(exploring=True))
+            _buffers.restart(self.state, self._sa_params(exploring=True))
 
     def _after(self, advance) -> None:
         if advance.finish:
-            self._finish(advance.restore_best)
+            _buffers.end_phase(self.state, self._sa_params(), advance.restore_best)
+            self._noise.free()
         elif advance.propose:
-            self._propose(advance.propose)
-
-    def _propose(self, factor: float) -> None:
-        K = self._controller.settings.interval
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            size = group["sigma"] * float(group["lr"]) * K * factor
-            if size == 0.0 or not params:
-                continue
-            real = [_real(p) for p in params]
-            dirs = [_real(self._direction(p)) for p in params] if self.sa_momentum else None
-            self._noise.add(real, size, self.sa_momentum, dirs)
-            self._restart(params)
-
-    def _finish(self, restore_best: bool) -> None:
-        if restore_best:
-            self._restore("best")
-            for p in self._sa_params():
-                state = self.state[p]
-                if "best_step" in state:
-                    state["step"].copy_(state["best_step"])
-                    for k in _MOMENTS:
-                        state[k].copy_(state[f"best_{k}"])
-        for p in self._sa_params():
-            for name in _SA_BUFFERS:
-                self.state[p].pop(name, None)
-        self._noise.free()
-
-    def _save(self, name: str) -> None:
-        """Copy each parameter into ``state[p][name]``; ``best`` keeps its Adam moments too, so
-        the refinement after the phase resumes Adam where that point's descent was."""
-        for p in self._sa_params():
-            state = self.state[p]
-            pairs = [(name, p)]
-            if name == "best" and "step" in state:
-                pairs += [("best_step", state["step"])]
-                pairs += [(f"best_{k}", state[k]) for k in _MOMENTS]
-            for key, src in pairs:
-                if key in state:
-                    state[key].copy_(src)
-                else:
-                    state[key] = src.detach().clone()
-
-    def _restore(self, name: str) -> None:
-        params = [p for p in self._sa_params() if name in self.state[p]]
-        if params:
-            torch._foreach_copy_(params, [self.state[p][name] for p in params])
-
-    def _restart(self, params: list[Tensor]) -> None:
-        """A fresh Adam for a new descent: moments and step count zeroed (float16: the first
-        moment only, as its restarted second moment would underflow)."""
-        for p in params:
-            state = self.state[p]
-            if "step" not in state:
-                continue
-            state["exp_avg"].zero_()
-            if p.dtype != torch.float16:
-                state["step"].zero_()
-                state["exp_avg_sq"].zero_()
-
-    def _direction(self, p: Tensor) -> Tensor:
-        state = self.state[p]
-        if "sa_dir" not in state:
-            state["sa_dir"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        return state["sa_dir"]
+            interval = self._controller.settings.interval
+            _buffers.propose(self.state, self.param_groups, self._noise, interval,
+                             advance.propose, self.sa_momentum)
 
     def _sa_params(self, exploring: bool = False) -> list[Tensor]:
         return [
@@ -449,41 +372,9 @@ class Azure(Optimizer):
     # -- Adam ----------------------------------------------------------------------------------
 
     def _adam_all(self, lr_factor: float) -> None:
+        scratch = self.__dict__.setdefault("_adam_scratch", {})  # a cache, never in state_dict
         for group in self.param_groups:
-            self._adam_group(group, lr_factor if group["sigma"] > 0 else 1.0)
-
-    def _adam_group(self, group: dict, lr_factor: float) -> None:
-        params, grads, exp_avgs, exp_avg_sqs, step_ts = [], [], [], [], []
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            if p.grad.is_sparse:
-                raise RuntimeError("Azure does not support sparse gradients")
-            state = self._adam_state(p)
-            tensors = (p, p.grad, state["exp_avg"], state["exp_avg_sq"])
-            if p.is_complex():  # Adam's treatment: real views, |g|² per component
-                tensors = tuple(map(torch.view_as_real, tensors))
-            for out, t in zip((params, grads, exp_avgs, exp_avg_sqs), tensors, strict=True):
-                out.append(t)
-            step_ts.append(state["step"])
-        if not params:
-            return
-        torch._foreach_add_(step_ts, 1.0)
-        steps = [t.item() for t in step_ts]  # CPU tensors, as Adam keeps them: no device sync
-        hyper = {**group, "lr": float(group["lr"]) * lr_factor}
-        if group.get("fused"):
-            fused_adam(params, grads, exp_avgs, exp_avg_sqs, steps, hyper)
-        else:  # scratch buffers of the update: a cache, never in ``state_dict``
-            scratch = self.__dict__.setdefault("_adam_scratch", {})
-            adam_update(params, grads, exp_avgs, exp_avg_sqs, steps, hyper, scratch)
-
-    def _adam_state(self, p: Tensor) -> dict:
-        state = self.state[p]
-        if "step" not in state:
-            state["step"] = torch.tensor(0.0, dtype=torch.float32)
-            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        return state
+            _adam.adam_group(group, self.state, lr_factor if group["sigma"] > 0 else 1.0, scratch)
 
     def _judged_value(self, loss: Tensor | float, raised: bool) -> tuple[float, bool]:
         """The loss the controller sees: this process's, or under a process group the mean over
@@ -493,142 +384,16 @@ class Azure(Optimizer):
         if "late_group" not in self._warned and default_group_started_later(
             self._group, self._independent
         ):
-            self._warn_late_group()
+            self._warned.add("late_group")
+            warn_late_group()
         return float(loss.detach()) if isinstance(loss, Tensor) else float(loss), raised
 
     def _first_device(self) -> torch.device:
         return self.param_groups[0]["params"][0].device
 
-    def _check_devices(self) -> None:
-        """The fused kernel's devices, checked before any state is created (parameters with a
-        gradient only, as Adam)."""
-        for group in self.param_groups:
-            if not group.get("fused"):
-                continue
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.device.type not in ("cpu", "cuda") or not p.is_floating_point():
-                    raise RuntimeError(
-                        "`fused=True` requires all the params to be floating point Tensors of "
-                        f"supported devices (CPU, CUDA), got {p.dtype} on {p.device.type}; "
-                        "use fused=None"
-                    )
-
-    # -- bookkeeping ---------------------------------------------------------------------------
-
-    def _global_state(self) -> dict[str, Any]:
-        return {
-            "controller": self._controller.state_dict(),
-            "noise": self._noise.state_dict(),
-            "n_loss_evals": self._n_loss_evals,
-        }
-
     def _warn_unjudged(self) -> None:
         if "unjudged" in self._warned or self._controller.done or self.sa_steps == 0:
             return
-        if not any(group["sigma"] > 0 for group in self.param_groups):
-            return
-        self._warned.add("unjudged")
-        warnings.warn(
-            "Azure.step() got neither a closure nor a loss, so it cannot judge a proposal: it "
-            "steps as Adam. To anneal, call step(closure) or, after loss.backward(), "
-            "step(loss=loss); sa_steps=0 silences this warning.",
-            UserWarning,
-            stacklevel=3,
-        )
-
-    def _warn_late_group(self) -> None:
-        self._warned.add("late_group")
-        warnings.warn(
-            "Azure was built before torch.distributed's process group was initialised, so its "
-            "ranks judge their own losses and drift apart: build it after init_process_group, "
-            "or pass process_group=False to silence this for independent chains per process.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-
-    def _warn_default_length(self) -> None:
-        self._warned.add("length")
-        warnings.warn(
-            f"Azure got no run length (total_steps, sa_steps or set_run_length): it anneals for"
-            f" the first {self.sa_steps} steps. Pass total_steps=N, the run's number of steps.",
-            UserWarning,
-            stacklevel=3,
-        )
-
-    def _warn_nonfinite(self, value: float) -> None:
-        if "nonfinite" in self._warned:
-            return
-        self._warned.add("nonfinite")
-        warnings.warn(
-            f"Azure: loss {value} at step {self._controller.state.step - 1} rejected "
-            "(non-finite): no update, parameters kept at the last accepted point. Further "
-            "rejections are counted in stats() without warning.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-
-
-def _refuse_sharded(params: list[Tensor]) -> None:
-    for p in params:
-        kind = sharded_kind(p)
-        if kind is not None:
-            raise ValueError(
-                f"Azure cannot optimize a sharded parameter ({kind}, e.g. from FSDP or tensor "
-                "parallelism): a proposal draws every coordinate of a tensor once, and each rank "
-                "holds only its shard. Use DDP (replicated parameters) instead."
-            )
-
-
-def _real(t: Tensor) -> Tensor:
-    """Complex tensors as real views (``torch.optim.Adam``'s treatment: |g|² per component)."""
-    return torch.view_as_real(t) if torch.is_complex(t) else t
-
-
-def _check_group(group: dict) -> None:
-    """``ValueError`` naming the bad hyperparameter and its value."""
-    lr = group["lr"]
-    if isinstance(lr, Tensor):
-        if lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        lr = float(lr)
-    _check_real("lr", lr, lambda v: 0 <= v < math.inf, ">= 0 and finite")
-    _check_real("eps", group["eps"], lambda v: 0 <= v < math.inf, ">= 0 and finite")
-    _check_real("weight_decay", group["weight_decay"], lambda v: 0 <= v < math.inf, ">= 0")
-    _check_real("sigma", group["sigma"], lambda v: 0 <= v < math.inf, ">= 0 and finite")
-    for i, beta in enumerate(group["betas"]):
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"Invalid beta parameter at index {i}: {beta!r}")
-    if group["fused"] is not None and not isinstance(group["fused"], bool):
-        raise ValueError(f"Invalid fused value: {group['fused']!r} (True, False or None)")
-
-
-def _check_betas(betas: Any) -> tuple[float, float]:
-    """Two floats (or two 1-element Tensors, as Adam takes them), returned as floats."""
-    if not isinstance(betas, tuple | list) or len(betas) != 2:
-        raise ValueError(f"Invalid betas value: {betas!r} (a pair (beta1, beta2))")
-    tensors = [isinstance(b, Tensor) for b in betas]
-    if any(tensors) and not all(tensors):
-        raise ValueError("betas must be either both floats or both Tensors")
-    out = []
-    for i, beta in enumerate(betas):
-        if isinstance(beta, Tensor):
-            if beta.numel() != 1:
-                raise ValueError(f"Tensor betas[{i}] must be 1-element")
-            beta = float(beta)
-        _check_real(f"betas[{i}]", beta, lambda v: v == v, "a real number")
-        out.append(float(beta))
-    return out[0], out[1]
-
-
-def _check_real(name: str, value: Any, ok: Callable[[float], bool], allowed: str) -> None:
-    """``ValueError`` naming ``name`` unless ``value`` is a real number (no bool) that is ok."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
-        raise ValueError(f"Invalid {name} value: {value!r} ({allowed})")
-
-
-def _check_int(name: str, value: Any, low: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
-        bound = "an integer" if low is None else f"an integer >= {low}"
-        raise ValueError(f"Invalid {name} value: {value!r} ({bound})")
+        if any(group["sigma"] > 0 for group in self.param_groups):
+            self._warned.add("unjudged")
+            _checks.warn_unjudged()
