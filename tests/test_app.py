@@ -23,7 +23,7 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf, open_dict
 
 import azure_sciml.conf
-from azure_sciml import app, report
+from azure_sciml import app, fit, report
 from azure_sciml.train import FitResult, Problem
 
 CONF_DIR = Path(azure_sciml.conf.__file__).parent
@@ -528,6 +528,22 @@ def test_every_argument_of_a_finisher_is_settable_without_a_plus(name):
     unknown = compose_config(*USER_PROBLEM, f"refine={name}", "refine.optimizer.T00=1")
     with pytest.raises(app.ConfigError, match=r"^refine.optimizer.T00=1: not an argument of "):
         app.make_plan(unknown)
+
+
+@pytest.mark.parametrize("problem", ["heat", "symreg", "energy"])
+def test_the_adam_row_is_torchs_default_adam_bit_for_bit(problem):
+    """optimizer=adam runs torch's multi-tensor Adam (the faster path on CPU): the same runs as
+    ``torch.optim.Adam``'s default single-tensor loop, so the reports' Adam rows do not move."""
+    cfg = compose_config(f"problem={problem}", "problem.steps=40", "optimizer=adam", *QUIET)
+    plan = app.make_plan(cfg)
+    assert plan.config["optimizer"]["foreach"] is True
+    runs = []
+    for factory in (plan.optimizer, lambda ps: torch.optim.Adam(ps, lr=plan.problem.lr)):
+        problem = app.make_plan(cfg).problem
+        result = fit(problem, factory, seed=3, progress=False)
+        runs.append((result.final_loss, [p.clone() for p in result.model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1], strict=True))
 
 
 def test_a_constructor_error_is_located_at_its_key_not_by_its_wording():
