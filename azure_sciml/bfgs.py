@@ -10,27 +10,11 @@ takes a closure that zeroes the gradients, evaluates the loss, calls ``backward`
 loss, and runs up to ``max_iter`` iterations; :class:`azure_sciml.Chain` counts every closure call.
 
 The dense inverse-Hessian approximation ``H`` (``n x n``, ``H_0 = I``) is updated after each step
-``s = x_new - x``, ``y = g_new - g`` of length ``t`` along ``d = -H g`` by the self-scaled Broyden
-family (Al-Baali, J. Optim. Theory Appl. 96 (1998) 533-553; the notation of Urbán et al., Sec. 3)::
-
-    rho = 1 / y's,   h = rho y'Hy,   b = -t rho s'g,   a = b h - 1 (>= 0),   v = rho s - Hy / y'Hy
-    H_new = (H - Hy y'H / y'Hy + phi y'Hy v v') / tau + rho s s'
-
-- ``update="bfgs"``: ``phi = 1, tau = 1``, the BFGS update (scipy's ``minimize(method="BFGS")``).
-- ``update="ssbfgs"``: ``phi = 1, tau = min(1, 1/b)``: Al-Baali's self-scaled BFGS (SSBFGS).
-- ``update="ssbroyden"``: the self-scaled Broyden update (SSBroyden) of Urbán et al. and Kiyani
-  et al. (their code's ``SSBroyden2``)::
-
-      rho_m = min(1, h (1 - sqrt(a / (1 + a)))),  theta_m = (rho_m - 1) / a,  theta_p = 1 / rho_m
-      theta = max(theta_m, min(theta_p, (1 - b) / b)),  sigma = 1 + a theta
-      tau = min(min(1, 1/b) |sigma|^(1/(1-n)), sigma)    if theta <= 0
-            min(1, 1/b) min(|sigma|^(1/(1-n)), 1/theta)  otherwise
-      phi = (1 - theta) / (1 + a theta)
-
-  (``a = 0``, where every member of the family coincides: ``theta = 0``, SSBFGS's ``tau``).
-
-An update is skipped where ``y's <= 0`` (the curvature condition fails, possible only after the
-fallback's Armijo step).
+by the self-scaled Broyden family: ``update="bfgs"`` (the BFGS update, scipy's
+``minimize(method="BFGS")``), ``"ssbfgs"`` (Al-Baali's self-scaled BFGS) or ``"ssbroyden"`` (the
+self-scaled Broyden update of Urbán et al. and Kiyani et al.); :mod:`azure_sciml._quasi_newton`
+gives the formulas. An update is skipped where ``y's <= 0`` (the curvature condition fails,
+possible only after the fallback's Armijo step).
 
 Line search: torch's strong-Wolfe search (``torch.optim.lbfgs._strong_wolfe``, the one
 ``LBFGS(line_search_fn="strong_wolfe")`` uses; c1 = 1e-4, c2 = 0.9, at most 25 evaluations), first
@@ -75,6 +59,7 @@ import torch
 from torch import Tensor
 from torch.optim.lbfgs import _strong_wolfe
 
+from azure_sciml._quasi_newton import inverse_update, two_loop
 from azure_sciml.chain import BudgetSpent
 
 UPDATES = ("bfgs", "ssbfgs", "ssbroyden")
@@ -265,7 +250,7 @@ class BFGS(torch.optim.Optimizer):
     def _direction(self, state: dict, g: Tensor) -> Tensor:
         if self.dense:
             return -(state["H"] @ g)
-        return -_two_loop(state["s"], state["y"], g, state["gamma"])
+        return -two_loop(state["s"], state["y"], g, state["gamma"])
 
     def _reset(self, state: dict) -> None:
         """H = (s'y / y'y) I of the last pair (I before any pair)."""
@@ -331,56 +316,6 @@ class BFGS(torch.optim.Optimizer):
         stats = state_dict.pop("bfgs_stats", None)
         super().load_state_dict(state_dict)
         self._stats = _fresh_stats() if stats is None else {**_fresh_stats(), **stats}
-
-
-def inverse_update(H: Tensor, s: Tensor, y: Tensor, g: Tensor, t: float, update: str) -> None:
-    """The self-scaled Broyden-family update of ``H`` in place (module docstring): ``s`` the step,
-    ``y`` the gradient change, ``g`` the gradient at the step's start, ``t`` its length."""
-    rho = 1.0 / float(y.dot(s))
-    Hy = H @ y
-    yHy = float(y.dot(Hy))
-    if update == "bfgs":
-        phi, tau = 1.0, 1.0
-    else:
-        b = -t * rho * float(s.dot(g))
-        phi, tau = _scaling(update, b, rho * yHy, H.shape[0])
-    v = rho * s - Hy / yHy
-    H.addr_(Hy, Hy, alpha=-1.0 / yHy)
-    if phi != 0.0:
-        H.addr_(v, v, alpha=phi * yHy)
-    if tau != 1.0:
-        H.div_(tau)
-    H.addr_(s, s, alpha=rho)
-
-
-def _scaling(update: str, b: float, h: float, n: int) -> tuple[float, float]:
-    """(phi, tau) of SSBFGS or SSBroyden from b and h (module docstring)."""
-    rho_kk = min(1.0, 1.0 / b)
-    a = max(b * h - 1.0, 0.0)
-    if update == "ssbfgs" or a < 1e-12:
-        return 1.0, rho_kk
-    rho_m = min(1.0, h * (1.0 - math.sqrt(a / (1.0 + a))))
-    theta_m, theta_p = (rho_m - 1.0) / a, 1.0 / rho_m
-    theta = max(theta_m, min(theta_p, (1.0 - b) / b))
-    sigma = 1.0 + a * theta
-    root = abs(sigma) ** (1.0 / (1.0 - n)) if n > 1 else 1.0
-    tau = min(rho_kk * root, sigma) if theta <= 0 else rho_kk * min(root, 1.0 / theta)
-    return (1.0 - theta) / (1.0 + a * theta), tau
-
-
-def _two_loop(s_list: list[Tensor], y_list: list[Tensor], g: Tensor, gamma: float) -> Tensor:
-    """H g of the limited-memory BFGS matrix with H_0 = gamma I."""
-    q = g.clone()
-    alphas = []
-    for s, y in zip(reversed(s_list), reversed(y_list), strict=True):
-        alpha = float(s.dot(q)) / float(y.dot(s))
-        q.add_(y, alpha=-alpha)
-        alphas.append(alpha)
-    q.mul_(gamma)
-    for s, y, alpha in zip(s_list, y_list, reversed(alphas), strict=True):
-        beta = float(y.dot(q)) / float(y.dot(s))
-        q.add_(s, alpha=alpha - beta)
-    return q
 
 
 def _fresh_stats() -> dict[str, Any]:
