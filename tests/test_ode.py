@@ -11,6 +11,7 @@ from torchdiffeq import odeint_adjoint
 from torchdiffeq._impl.odeint import SOLVERS as TORCHDIFFEQ_SOLVERS
 
 from azure_sciml import NonFiniteLoss, fit
+from azure_sciml.problems import _rk4
 from azure_sciml.problems import ode as ode_module
 from azure_sciml.problems.ode import SOLVERS, SYSTEMS, CountingField, NeuralODE
 
@@ -303,7 +304,7 @@ class Linear(nn.Module):
 def test_grid_rk4_is_classic_rk4_and_fourth_order():
     t = torch.linspace(0, 0.5, 6, dtype=F64)
     z = -3.0 * 0.1  # one step of y' = -3 y multiplies y by RK4's stability polynomial
-    states = ode_module._grid_rk4(Linear(), torch.ones(2, dtype=F64), t)
+    states = _rk4.grid_rk4(Linear(), torch.ones(2, dtype=F64), t)
     expected = (1 + z + z**2 / 2 + z**3 / 6 + z**4 / 24) ** torch.arange(6, dtype=F64)
     torch.testing.assert_close(states, expected[:, None].expand(6, 2), rtol=1e-14, atol=0)
     field = ode_module.Spiral()
@@ -313,7 +314,7 @@ def test_grid_rk4_is_classic_rk4_and_fourth_order():
     )[-1]
     errors = []
     for n in (5, 9, 17):
-        ours = ode_module._grid_rk4(field, y0, torch.linspace(0, 0.2, n, dtype=F64))
+        ours = _rk4.grid_rk4(field, y0, torch.linspace(0, 0.2, n, dtype=F64))
         errors.append(float((ours[-1] - reference).abs().max()))
     assert 12 < errors[0] / errors[1] < 20 and 12 < errors[1] / errors[2] < 20
 
@@ -338,7 +339,7 @@ def test_neural_field_equals_its_sequential_net():
 @pytest.mark.parametrize("system, batch, substeps", [("spiral", 0, 2), ("pendulum", 6, 1),
                                                      ("vdp", 0, 3)])
 def test_neural_field_loss_and_gradient_equal_autograd_through_rk4(system, batch, substeps):
-    """The hand-written discrete adjoint against autograd through _grid_rk4, float64."""
+    """The hand-written discrete adjoint against autograd through grid_rk4, float64."""
     problem, model = built(system=system, batch=batch, loss_solver="grid_rk4",
                            grid_substeps=substeps, **{
         k: v for k, v in SMALL.items() if k != "batch"})
@@ -353,7 +354,7 @@ def test_neural_field_loss_and_gradient_equal_autograd_through_rk4(system, batch
             loss = problem.loss(model)
         else:
             targets = problem._windows(problem.window)
-            states = ode_module._grid_rk4(model, targets[0], problem.t[: problem.window], substeps)
+            states = _rk4.grid_rk4(model, targets[0], problem.t[: problem.window], substeps)
             loss = (states - targets).pow(2).mean()
         loss.backward()
         losses.append(loss.item())
@@ -370,7 +371,7 @@ def test_neural_field_loss_passes_gradcheck():
     params = (first.weight, first.bias, last.weight, last.bias)
 
     def loss(*params):
-        return ode_module._FieldRK4Loss.apply(targets, 0.025, 2, True, *params)
+        return _rk4.FieldRK4Loss.apply(targets, 0.025, 2, True, *params)
 
     assert torch.autograd.gradcheck(loss, params)
 
@@ -378,5 +379,5 @@ def test_neural_field_loss_passes_gradcheck():
 def test_grid_rk4_substeps_refine_the_grid():
     t = torch.linspace(0, 0.6, 4, dtype=F64)
     y0 = torch.ones(3, 2, dtype=F64)
-    coarse = ode_module._grid_rk4(Linear(), y0, torch.linspace(0, 0.6, 7, dtype=F64))
-    torch.testing.assert_close(ode_module._grid_rk4(Linear(), y0, t, 2), coarse[::2])
+    coarse = _rk4.grid_rk4(Linear(), y0, torch.linspace(0, 0.6, 7, dtype=F64))
+    torch.testing.assert_close(_rk4.grid_rk4(Linear(), y0, t, 2), coarse[::2])
