@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -402,6 +403,23 @@ def test_the_sweep_size_is_hydras_product_of_params_and_overrides():
     assert count_jobs({"hydra": {"sweeper": {"_target_": "x.OptunaSweeper", "n_trials": 30}}}) == 30
     filtered = compose_config("experiment=compare", hydra_node=True)  # which jobs its filters
     assert count_jobs({"hydra": {"sweeper": dict(filtered.hydra.sweeper)}}) is None  # drop: unknown
+
+
+def test_a_filtered_sweep_counts_the_jobs_it_launches(tmp_path):
+    """hydra/sweeper=filtered (experiment=compare's): the job count after its filters reaches the
+    progress lines, k/N with the time left, where the plain filter sweeper gave k/?."""
+    sweep_dir = tmp_path / "sweep"
+    args = ["experiment=compare", "problem=energy", "seed=0", "problem.steps=10",
+            "hydra/launcher=basic", f"hydra.sweep.dir={sweep_dir}", *QUIET]
+    out = cli(*args, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    log = out.stdout + out.stderr
+    lines = [line for line in log.splitlines() if "] energy " in line and " seed=0: " in line]
+    # azure, adam, adam+lbfgs, basinhopping: the filters drop azure+lbfgs and basinhopping+lbfgs
+    assert len(lines) == 4, log
+    assert all(re.search(r"\[[1-4]/4\]", line) for line in lines), lines
+    assert any("[4/4]" in line and "0 left" in line for line in lines), lines
+    assert json.loads((sweep_dir / ".progress" / "size.json").read_text()) == {"jobs": 4}
 
 
 def test_progress_line_names_the_run_and_the_time_left():

@@ -1,5 +1,7 @@
 """Sweep progress: one line per finished job, ``[k/N] ...; n left, about 12m30s`` where the
-sweep's size is known, ``[k/?] ...; k done in 4m10s`` where it is not (a filtered sweep)."""
+sweep's size is known, ``[k/?] ...; k done in 4m10s`` where it is not. A filtered sweep
+(``hydra/sweeper=filtered``: ``hydra_plugins/azure_sciml_sweeper``) leaves its size in the
+sweep dir."""
 
 from __future__ import annotations
 
@@ -13,12 +15,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.core.plugins import Plugins
+
 from azure_sciml.app.results import headline_value
 from azure_sciml.runs import SWEEP_CONFIG, sweep_config, write_json_atomic
 
 log = logging.getLogger("azure_sciml.app")
 
+
+def register_filtered_sweeper() -> type:
+    """Hydra's plugin scan finds ``hydra/sweeper=filtered`` in a wheel install but not in an
+    editable one: register it by hand. After the scan, which re-executes the plugin modules (so a
+    class imported before it would subclass a stale ``FilterSweeper``)."""
+    plugins = Plugins.instance()
+    from hydra_plugins.azure_sciml_sweeper import FilteredSweeper
+
+    plugins.register(FilteredSweeper)
+    return FilteredSweeper
+
+
 PROGRESS_DIR = ".progress"  # in a sweep dir: one marker per finished job, for k/N and the ETA
+SIZE_FILE = register_filtered_sweeper().size_file  # .progress/size.json: a filtered sweep's size
 
 
 @dataclass
@@ -51,7 +68,7 @@ class SweepJob:
         launched = (self.dir / SWEEP_CONFIG).stat().st_mtime
         done = computed = 0
         for marker in (self.dir / PROGRESS_DIR).glob("*.json"):
-            if marker.stat().st_mtime >= launched:
+            if marker.name != SIZE_FILE.name and marker.stat().st_mtime >= launched:
                 done += 1
                 computed += not read_marker(marker).get("skipped", False)
         return done, computed, time.time() - launched
@@ -100,6 +117,10 @@ def format_seconds(seconds: float) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _sweep_size(path: Path, mtime: float) -> int | None:
+    size_file = path.parent / SIZE_FILE
+    if size_file.exists() and size_file.stat().st_mtime >= mtime:  # a filtered sweep's count
+        jobs = read_marker(size_file).get("jobs")
+        return jobs if isinstance(jobs, int) else None
     sweep = sweep_config(path.parent)
     return None if sweep is None else count_jobs(sweep)
 
