@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import platform
 import shlex
-import statistics
 import sys
 
 import torch
@@ -45,7 +44,10 @@ def sync(device: torch.device) -> None:
 
 
 def median(values: list[float]) -> float:
-    return statistics.median(values)
+    """The package's one median (``azure_sciml.report.stats``: linear-interpolation quantile)."""
+    from azure_sciml.report.stats import median as report_median
+
+    return report_median(values)
 
 
 def discover_problems() -> tuple[list[type], list[str]]:

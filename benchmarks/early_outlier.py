@@ -12,7 +12,6 @@ outlier changes the loss scale D there (D from the uphill list with it / without
 from __future__ import annotations
 
 import argparse
-import statistics
 
 import torch
 from torch import nn
@@ -20,6 +19,7 @@ from torch import nn
 from azure_sciml import Azure
 from azure_sciml._anneal import robust_scale
 from azure_sciml.problems.rugged import rastrigin
+from azure_sciml.report.stats import median
 
 OUTLIER = 1e6
 FOLLOW = 5  # judgements counted after the outlier
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios = [r[2] for r in ups] or [1.0]
         label = "none" if at is None else str(at)
         print(f"| {label} | {sum(r[1] for r in ups)}/{len(ups)} | "
-              f"{statistics.median(ratios):.3g} | {max(ratios):.3g} |")
+              f"{median(ratios):.3g} | {max(ratios):.3g} |")
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 
 import torch
 
@@ -21,6 +20,7 @@ from azure_sciml import Azure, fit
 from azure_sciml.baselines import BasinHopping
 from azure_sciml.problems import LennardJones
 from azure_sciml.problems.rugged import RuggedFunction
+from azure_sciml.report.stats import median
 
 PROBLEMS = {
     "rastrigin20": lambda: RuggedFunction("rastrigin", dim=20),
@@ -74,7 +74,7 @@ def main() -> None:
         for run, rows in results.items():
             values = [r[metric] for r in rows]
             hits = sum(r.get("success", 0.0) for r in rows)
-            print(f"SUMMARY {name} {run}: median {metric} {statistics.median(values):.4g} "
+            print(f"SUMMARY {name} {run}: median {metric} {median(values):.4g} "
                   f"values {[round(v, 3) for v in values]} success {hits:.0f}/{len(rows)}")
 
 

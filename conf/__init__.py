@@ -7,7 +7,8 @@ shows), and ``optimizer/_open``,
 an empty node that accepts any key: every optimizer config starts ``defaults: [_open, _self_]``, so
 ``optimizer.KEY=value`` sets any constructor argument without a ``+`` (a config holds only what
 the app sets; the defaults stay in the class), and a key the constructor does not take fails in
-the app's check as one line naming it (``azure_sciml.app.checks.check_arguments``).
+the app's check as one line naming it (``azure_sciml.app.checks.check_arguments``). Every
+``refine/*.yaml`` takes the same node at ``refine.optimizer`` (``- /optimizer@optimizer: _open``).
 """
 
 from hydra.core.config_store import ConfigStore
