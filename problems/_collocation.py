@@ -15,11 +15,12 @@ example draws with ``np.random.choice(..., replace=False)``), so a seeded run is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
+
+from azure_sciml.problems._checks import check, check_positive_int, is_real
 
 
 def rad_sample(
@@ -54,13 +55,9 @@ def _rad_weights(residual: Tensor, k: float, c: float) -> Tensor:
 
 
 def _check(n: int, candidates: Tensor, k: float, c: float) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if candidates.dim() != 2 or candidates.shape[0] < n:
-        shape = tuple(candidates.shape)
-        raise ValueError(f"candidates must have shape (M, d) with M >= n = {n}, got {shape}")
+    check_positive_int("n", n)
+    shape = tuple(candidates.shape)
+    check(len(shape) == 2 and shape[0] >= n, "candidates", shape,
+          f"of shape (M, d) with M >= n = {n}")
     for name, value in (("k", k), ("c", c)):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        check(is_real(value) and value >= 0, name, value, "a finite number >= 0")

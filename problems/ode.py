@@ -59,6 +59,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from azure_sciml.problems._checks import (
+    check,
     check_choice,
     check_positive_float,
     check_positive_int,
@@ -186,10 +187,10 @@ class NeuralODE:
         check_choice("system", system, sorted(SYSTEMS))
         check_choice("solver", solver, list(SOLVERS))
         check_choice("loss_solver", loss_solver, list(LOSS_SOLVERS))
-        if not isinstance(adjoint, bool):
-            raise ValueError(f"adjoint must be a bool, got {adjoint!r}")
-        if adjoint and loss_solver != "odeint":  # the adjoint is of torchdiffeq's solve
-            raise ValueError("adjoint=True needs loss_solver='odeint'")
+        check(isinstance(adjoint, bool), "adjoint", adjoint, "a bool")
+        # the adjoint is of torchdiffeq's solve
+        check(not adjoint or loss_solver == "odeint", "adjoint", adjoint,
+              "False unless loss_solver='odeint'")
         for name, value in [("t_end", t_end), ("rtol", rtol), ("atol", atol), ("lr", lr)]:
             check_positive_float(name, value)
         for name, value in [("hidden", hidden), ("steps", steps), ("grid_substeps", grid_substeps)]:
@@ -197,20 +198,15 @@ class NeuralODE:
         check_positive_int("batch", batch, minimum=0)
         for name, value in [("grow_until", grow_until), ("horizon", horizon),
                             ("horizon_until", horizon_until)]:
-            if not (is_real(value) and 0 < value <= 1):
-                raise ValueError(f"{name} must be a fraction in (0, 1], got {value!r}")
+            check(is_real(value) and 0 < value <= 1, name, value, "a fraction in (0, 1]")
         check_positive_int("n_points", n_points, minimum=3)
         check_positive_int("window", window, minimum=2)
         check_positive_float("t_train", t_train)
-        if t_train >= t_end:
-            raise ValueError(f"t_train must be below t_end = {t_end}, got {t_train!r}")
+        check(t_train < t_end, "t_train", t_train, f"below t_end = {t_end}")
         self.n_train = _count_train_points(n_points, float(t_end), float(t_train))
         for name, value in [("window", window), ("max_window", max_window)]:
-            if value is not None and not 2 <= value <= self.n_train:
-                raise ValueError(
-                    f"{name} must be between 2 and the {self.n_train} training points, "
-                    f"got {value!r}"
-                )
+            check(value is None or 2 <= value <= self.n_train, name, value,
+                  f"between 2 and the {self.n_train} training points")
         if max_window is not None:
             check_positive_int("max_window", max_window, minimum=window)
         self.system, self.solver, self.adjoint = system, solver, adjoint

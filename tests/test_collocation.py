@@ -71,7 +71,7 @@ def test_zero_residual_draws_uniformly_and_gradients_are_dropped():
     [
         ({"n": 0}, "n must be a positive integer, got 0"),
         ({"n": 2.0}, "n must be a positive integer, got 2.0"),
-        ({"n": 6000}, r"candidates must have shape \(M, d\) with M >= n = 6000"),
+        ({"n": 6000}, r"candidates must be of shape \(M, d\) with M >= n = 6000"),
         ({"k": -1.0}, "k must be a finite number >= 0, got -1.0"),
         ({"c": float("inf")}, "c must be a finite number >= 0, got inf"),
     ],
