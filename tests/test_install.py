@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "azure_sciml", "problems", "conf")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "azure_sciml", "problems", "conf",
+           "hydra_plugins")
 NOT_SOURCE = shutil.ignore_patterns("__pycache__")
 CHECK = """
 import sys
@@ -17,18 +18,28 @@ from pathlib import Path
 
 import hydra
 from hydra import compose, initialize_config_module
+from hydra.core.plugins import Plugins
+
+SWEEPER = "hydra_plugins.azure_sciml_sweeper.FilteredSweeper"  # hydra/sweeper=filtered
+scanned = SWEEPER in Plugins.instance().class_name_to_class  # found by Hydra's own plugin scan
 
 import azure_sciml, azure_sciml.conf, azure_sciml.problems, azure_sciml.report
 
 for module in (azure_sciml, azure_sciml.conf, azure_sciml.problems, azure_sciml.report):
     assert Path(module.__file__).is_relative_to(sys.argv[1]), module.__file__
 with initialize_config_module("azure_sciml.conf", version_base="1.3"):
-    cfg = compose("config", overrides=["experiment=compare", "problem=ode"])
+    cfg = compose("config", overrides=["experiment=compare", "problem=ode"],
+                  return_hydra_config=True)
 problem = hydra.utils.get_class(cfg.problem._target_)
 assert Path(sys.modules[problem.__module__].__file__).is_relative_to(sys.argv[1])
-print(cfg.problem._target_, cfg.optimizer._target_, len(cfg.targets))
+import azure_sciml.app
+
+registered = SWEEPER in Plugins.instance().class_name_to_class
+print(cfg.problem._target_, cfg.optimizer._target_, len(cfg.targets), cfg.hydra.sweeper._target_)
+print(f"scanned={scanned} registered={registered}")
 """
-EXPECTED = "azure_sciml.problems.ode.NeuralODE azure_sciml.Azure 7"
+EXPECTED = ("azure_sciml.problems.ode.NeuralODE azure_sciml.Azure 7 "
+            "hydra_plugins.azure_sciml_sweeper.FilteredSweeper")
 
 
 def run_check(cwd: Path, home: Path, env: dict | None = None) -> str:
@@ -39,7 +50,9 @@ def run_check(cwd: Path, home: Path, env: dict | None = None) -> str:
 
 
 def test_the_editable_install_composes_from_another_directory(tmp_path):
-    assert run_check(tmp_path, ROOT) == EXPECTED
+    composed, plugin = run_check(tmp_path, ROOT).splitlines()
+    assert composed == EXPECTED
+    assert plugin.endswith("registered=True")  # Hydra's scan misses it here; the app registers it
 
 
 def test_a_wheel_installs_problems_and_conf_and_composes_from_another_directory(tmp_path):
@@ -62,7 +75,8 @@ def test_a_wheel_installs_problems_and_conf_and_composes_from_another_directory(
     assert not (site / "problems").exists() and not (site / "conf").exists()
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}  # ahead of the editable install's finder
-    assert run_check(elsewhere, site, env) == EXPECTED
+    plugin = "scanned=True registered=True"  # a wheel's plugin is found by Hydra's own scan
+    assert run_check(elsewhere, site, env).splitlines() == [EXPECTED, plugin]
     script = subprocess.run([str(site / "bin" / "azure-sciml"), "--cfg", "job", "problem=energy"],
                             cwd=elsewhere, env=env, capture_output=True, text=True)  # fmt: skip
     assert script.returncode == 0, script.stderr
