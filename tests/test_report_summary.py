@@ -51,3 +51,22 @@ def test_the_block_carries_the_command_that_regenerates_it(tmp_path, monkeypatch
     main(summary.command_of(found))
     assert capsys.readouterr().out == block
     assert summary.block_in("# no markers\n") is None
+
+
+def test_optimizers_side_by_side_where_a_page_has_no_azure_and_adam_pair(tmp_path, monkeypatch,
+                                                                         capsys):
+    """--optimizers: the finishers' medians, one column each ("–" where a page has none), the
+    seeds per optimizer; every block of a README is found and regenerates."""
+    results = tmp_path / "results"
+    page(results, "f", [0.3] * 3, [0.4] * 3,
+         others={"adam+lbfgs": [1e-3, 2e-3, 3e-3], "adam+ssbroyden": [1e-7, 2e-7]})
+    monkeypatch.chdir(tmp_path)
+    block = summary.summary_block("results", ["f"], optimizers=["adam+ssbroyden", "adam+bfgs",
+                                                                "adam+lbfgs"])
+    assert "| problem | metric | Adam→SSBroyden | Adam→BFGS | Adam→L-BFGS | seeds | page |" in block
+    assert "| heat | `err` | 1.5e-07 | – | 0.002 | 2-3 | [f](results/f/report.md) |" in block
+    readme = f"{summary.summary_block('results', ['f'])}\ntext\n\n{block}"
+    found = summary.blocks_in(readme)
+    assert len(found) == 2 and found[1] == block
+    main(summary.command_of(found[1]))
+    assert capsys.readouterr().out == block

@@ -57,12 +57,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         "alternative, the verdict, a link to each page) instead of writing a report",
     )  # fmt: skip
     parser.add_argument("--pages", help="with --summary: these pages only (comma-separated)")
+    parser.add_argument(
+        "--optimizers",
+        help="with --summary: a column per optimizer (comma-separated, e.g. "
+        "adam+lbfgs,adam+ssbroyden), its median on each problem, instead of Azure against Adam",
+    )
     args = parser.parse_args(argv)
     if not args.dir.is_dir():
         parser.error(f"{args.dir} is not a directory")
     if args.summary:
         names = args.pages.split(",") if args.pages else None
-        print(summary_block(args.dir.as_posix(), names, alpha=args.alpha), end="")
+        optimizers = args.optimizers.split(",") if args.optimizers else None
+        print(summary_block(args.dir.as_posix(), names, args.alpha, optimizers), end="")
         return
     if args.export is not None:
         export(args.dir, args.export)

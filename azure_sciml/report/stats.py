@@ -15,7 +15,8 @@ Groups = Mapping[str, Mapping[str, list[Run]]]  # problem -> optimizer -> runs
 SCORED = ("ok", "diverged")  # statuses whose runs have metrics
 COST_KEYS = ("final_loss", "n_loss_evals", "n_grad_evals", "wall_time_s")
 RATE_WORDS = re.compile(r"success|recover|solved|found")  # 0/1 metrics shown as rates
-LABELS = {"azure": "Azure", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "lbfgs": "L-BFGS"}
+LABELS = {"azure": "Azure", "adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "lbfgs": "L-BFGS",
+          "bfgs": "BFGS", "ssbfgs": "SSBFGS", "ssbroyden": "SSBroyden"}
 
 
 def group_runs(runs: Iterable[Run]) -> dict[str, dict[str, list[Run]]]:

@@ -6,9 +6,13 @@ L-BFGS, basin-hopping, AdamW, ...) by its median, the verdict of Azure against A
 seed (:mod:`~azure_sciml.report.paired`, the report's rule) and a link to the page's report. Read
 from each page's run table (``runs.jsonl``), as the page's own report is.
 
+With ``--optimizers a,b,...`` the table has a column per named optimizer instead (its median,
+"–" where the page has no run of it) and a row per (page, problem) with a run of any of them: the
+finishers of ``frontier``, say, where no Azure-and-Adam pair exists.
+
 The output is a block to paste into a markdown file as it is: between ``<!-- summary:start -->``
 and ``<!-- summary:end -->``, its first line the command that regenerates it, so a test can
-check that the file's copy is what the reports say (``tests/test_readme.py``).
+check that the file's copy is what the reports say (``tests/test_readme.py``: every block).
 """
 
 from __future__ import annotations
@@ -45,13 +49,25 @@ def pages(results: Path) -> list[str]:
                   if (page / TABLE).is_file() or (page / TABLE_GZ).is_file())  # fmt: skip
 
 
-def summary_block(results: str, names: Sequence[str] | None = None, alpha: float = ALPHA) -> str:
+def summary_block(
+    results: str,
+    names: Sequence[str] | None = None,
+    alpha: float = ALPHA,
+    optimizers: Sequence[str] | None = None,
+) -> str:
     """The block (markers, regenerating command, table) over ``names`` (default: every page)
-    of the results dir ``results``, as typed: links are ``results/NAME/report.md``."""
+    of the results dir ``results``, as typed: links are ``results/NAME/report.md``; with
+    ``optimizers``, their medians side by side (:func:`median_rows`)."""
     chosen = list(names) if names else pages(Path(results))
     command = [COMMAND, results, "--summary"] + (["--pages", ",".join(names)] if names else [])
-    rows = [row for name in chosen for row in page_rows(results, name, alpha)]
-    table = [line for line in md_table(HEADER, rows) if line]
+    if optimizers:
+        command += ["--optimizers", ",".join(optimizers)]
+        header = ["problem", "metric", *map(display, optimizers), "seeds", "page"]
+        rows = [row for name in chosen for row in median_rows(results, name, optimizers)]
+    else:
+        header = HEADER
+        rows = [row for name in chosen for row in page_rows(results, name, alpha)]
+    table = [line for line in md_table(header, rows) if line]
     lines = [START, f"<!-- {shlex.join(command)} -->", "", *table, "", END]
     return "\n".join(lines) + "\n"
 
@@ -68,6 +84,24 @@ def page_rows(results: str, name: str, alpha: float) -> list[list[str]]:
         rows.append([problem, f"`{metric}`", fmt(median_of(by_opt[AZURE], metric)),
                      fmt(median_of(by_opt[ADAM], metric)), best_alternative(by_opt, metric),
                      f"{c.verdict}, better on {c.better}/{c.n_pairs}", link])  # fmt: skip
+    return rows
+
+
+def median_rows(results: str, name: str, optimizers: Sequence[str]) -> list[list[str]]:
+    """A row per problem of page ``name`` with runs of any of ``optimizers``: each one's median
+    of the headline metric ("–" without runs) and the seeds per optimizer (e.g. ``10`` or
+    ``2-10``)."""
+    link = f"[{name}]({Path(results, name, 'report.md').as_posix()})"
+    rows = []
+    for problem, by_opt in group_runs(load_runs(Path(results, name))).items():
+        metric = headline(flat(by_opt))
+        present = [opt for opt in optimizers if opt in by_opt]
+        if metric is None or not present:
+            continue
+        cells = [fmt(median_of(by_opt[o], metric)) if o in by_opt else "–" for o in optimizers]
+        counts = sorted({len(by_opt[opt]) for opt in present})
+        seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        rows.append([problem, f"`{metric}`", *cells, seeds, link])
     return rows
 
 
@@ -91,11 +125,18 @@ def display(optimizer: str) -> str:
 
 
 def block_in(text: str) -> str | None:
-    """The summary block of a markdown text, markers included; None without the markers."""
-    if START not in text or END not in text:
-        return None
-    start = text.index(START)
-    return text[start : text.index(END, start) + len(END)] + "\n"
+    """The first summary block of a markdown text, markers included; None without the markers."""
+    blocks = blocks_in(text)
+    return blocks[0] if blocks else None
+
+
+def blocks_in(text: str) -> list[str]:
+    """Every summary block of a markdown text, markers included, in order."""
+    blocks, start = [], text.find(START)
+    while start >= 0 and (end := text.find(END, start)) >= 0:
+        blocks.append(text[start : end + len(END)] + "\n")
+        start = text.find(START, end)
+    return blocks
 
 
 def command_of(block: str) -> list[str]:
