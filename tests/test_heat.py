@@ -112,6 +112,27 @@ def test_resampling_draws_new_points_every_n_evaluations():
     assert torch.equal(seen[2], seen[3])
 
 
+def test_rad_puts_the_interior_points_where_the_residual_is_large_and_stops_at_until():
+    """sampling='rad': the re-drawn interior points carry a larger mean squared residual than a
+    uniform draw of the same size (p ∝ |r| + mean|r|); after resample_until of the budget the
+    points stay, so a finisher sees a fixed loss."""
+    torch.manual_seed(0)
+    problem = Heat(resample_every=2, resample_until=0.5, sampling="rad", steps=8, **SMALL)
+    model = problem.build(CPU, torch.float64)
+    seen = []
+    for _ in range(8):
+        problem.loss(model)
+        seen.append(problem.interior.clone())
+    assert not torch.equal(seen[1], seen[2])  # re-drawn at evaluation 2 (of the first half)
+    assert all(torch.equal(seen[3], later) for later in seen[4:])  # none at 4 and later
+
+    def mean_square(points):
+        return float(problem.residual(model, points).detach().square().mean())
+
+    uniform = problem._uniform(problem.n_interior, 2)
+    assert mean_square(seen[3]) > 1.2 * mean_square(uniform)
+
+
 def test_resampling_off_keeps_points():
     torch.manual_seed(0)
     problem = Heat(**SMALL)
@@ -167,6 +188,9 @@ def test_defaults_follow_deepxde():
         (dict(steps=-1), "steps must be a positive integer, got -1"),
         (dict(n_test_x=1), "n_test_x must be an integer >= 2, got 1"),
         (dict(resample_every=-5), "resample_every must be an integer >= 0, got -5"),
+        (dict(sampling="rad"),
+         "resample_every must be a positive integer with sampling='rad', got 0"),
+        (dict(resample_until=0.0), "resample_until must be a number in (0, 1], got 0.0"),
         (dict(diffusivity=0.0), "diffusivity must be a positive finite number, got 0.0"),
         (dict(lr=float("nan")), "lr must be a positive finite number, got nan"),
         (dict(variant="square"), "variant must be one of ['multimode', 'sine'], got 'square'"),
@@ -239,7 +263,7 @@ def test_fast_loss_passes_gradcheck():
     inputs, target, row_weight = problem._stacked_points()
 
     def loss(*params):
-        return heat_module._MLPHeatLoss.apply(inputs, target, row_weight, 12, 0.4, *params)
+        return heat_module.MLPHeatLoss.apply(inputs, target, row_weight, 12, 0.4, *params)
 
     assert torch.autograd.gradcheck(loss, params)
 
