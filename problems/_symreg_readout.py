@@ -174,8 +174,12 @@ def polish(work: TermLibrary, keep: Tensor, x: Tensor, y: Tensor, sparsity: floa
     start = [p.clone() for p in inner]
 
     def solve() -> tuple[Tensor, Tensor]:
+        # numpy's lstsq: torch's CPU lstsq (MKL) returns different digits on repeated calls
+        # with the same inputs (memory alignment), which made the read-out irreproducible
         features = work.features(x)[:, keep]
-        return features, torch.linalg.lstsq(features, y[:, None]).solution[:, 0]
+        a, b = features.detach().double().cpu().numpy(), y.detach().double().cpu().numpy()
+        c = torch.from_numpy(np.linalg.lstsq(a, b, rcond=None)[0])
+        return features, c.to(device=features.device, dtype=features.dtype)
 
     def mse() -> float:
         with torch.no_grad():
