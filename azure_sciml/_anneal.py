@@ -52,6 +52,8 @@ class Settings:
     converge_from: int = 2  # descents of at least this many K are "long"
     uphill_window: int = 20  # D: mean of the last this many uphill changes ...
     uphill_cap: float = 5.0  # ... each capped at this many times the others' median
+    give_up: float | None = 0.75  # a phase whose proposals beat nothing by this fraction of it
+    # ends there (back to Adam's settled point, plain Adam after); None: never
 
     @property
     def long_descents(self) -> bool:
@@ -74,6 +76,7 @@ class ControllerState:
     block_loss: float | None = None  # loss at the previous block boundary of a long descent
     anchor_loss: float | None = None
     best_loss: float | None = None
+    settled_loss: float | None = None  # the best loss before the first proposal
     uphill: list[float] = field(default_factory=list)  # recent uphill changes (the loss scale)
     n_judged: int = 0  # counter of the Metropolis test's uniform draws
     n_proposals: int = 0
@@ -174,10 +177,9 @@ class Controller:
         if st.phase == SETTLE:
             if st.step - st.start >= st.descent:
                 st.phase, st.anchor_loss = ANCHORED, loss
-                if loss < st.best_loss:
-                    st.best_loss = loss
-                    return Decision(save=("anchor", "best"))
-                return Decision(save=("anchor",))
+                save = ("anchor", "best") if loss < st.best_loss else ("anchor",)
+                st.best_loss = st.settled_loss = min(loss, st.best_loss)
+                return Decision(save=save)
             return Decision()
         if st.phase == DESCEND:
             return self._descend(loss)
@@ -190,7 +192,7 @@ class Controller:
         st.step += 1
         if st.phase == DONE:
             return Advance()
-        if st.step >= s.sa_steps:
+        if st.step >= s.sa_steps or self._given_up():
             return self.finish()
         if st.phase != ANCHORED or not can_propose:
             return Advance()
@@ -365,6 +367,18 @@ class Controller:
         descend before its judgement."""
         s, descent = self.settings, self.state.descent if descent is None else descent
         return s.longest * s.interval if self._long(descent) else descent
+
+    def _given_up(self) -> bool:
+        """Short descents: ``give_up`` of the phase has passed and no proposal judged so far beat
+        the best point from before the first one: what is left goes to Adam's polish, from that
+        point. (Long descents already leave Adam the last ``longest`` blocks of the phase.)"""
+        st, s = self.state, self.settings
+        if s.give_up is None or st.phase not in (ANCHORED, DESCEND) or st.settled_loss is None:
+            return False
+        if self._long():
+            return False
+        into = st.step - st.start
+        return st.best_loss >= st.settled_loss and into >= s.give_up * (s.sa_steps - st.start)
 
     def _proposal_factor(self) -> float:
         st, s = self.state, self.settings

@@ -43,7 +43,7 @@ class Azure(Optimizer):
 
         input: lr γ, betas (β1, β2), eps ε, weight_decay λ, T0, sigma σ, sa_steps S,
                total_steps N (S = 0.9 N unless given; S = 1000 if neither), sa_momentum μ,
-               sa_interval K, sa_patience P; constants c = 0.125, η = 0.01, ρ = 2
+               sa_interval K, sa_patience P; constants c = 0.125, η = 0.01, ρ = 2, g = 0.75
         for k = 0, 1, 2, ...
             L_k, g_k ← f(θ_k)          (closure, or step(loss=L_k) after your own backward)
             process group of n > 1 ranks:  L_k ← (1/n) Σ_ranks L_k   (one all_reduce)
@@ -71,8 +71,9 @@ class Azure(Optimizer):
             anchored, k + 1 + (longest descent) < S:  propose   (groups with σ > 0)
                 d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I);  θ ← θ + w σ γ K d;  m, v, t ← 0
                 w = 1 for long descents, else 1 / (1 + exp(10 ((k-k0)/(S-k0) - 1/2)))
-            k + 1 = S, or finish():  θ, m, v, t ← best's if L_best < L_a (or a proposal is
-                still descending);  from then on plain Adam
+            k + 1 = S, finish(), or (R < 2K) k - k0 = g (S - k0) with no judged point below
+                the best before the first proposal:  θ, m, v, t ← best's if L_best < L_a (or a
+                proposal is still descending);  from then on plain Adam
 
     Every threshold is invariant to ``L → a L`` (``a > 0``), and to ``L → L + b`` except for a
     positive loss heading for 0 (under 1% of its first value), which is judged on a log scale: a
@@ -145,8 +146,7 @@ class Azure(Optimizer):
 
     float16 parameters: a restart zeroes only the first moment (a restarted second moment would
     underflow). Counters (:meth:`stats`): ``n_loss_evals`` (losses seen: closure calls and
-    ``step(loss=)``), ``n_proposals``,
-    ``n_accepted``, ``n_rejected``, ``n_nonfinite``.
+    ``step(loss=)``), ``n_proposals``, ``n_accepted``, ``n_rejected``, ``n_nonfinite``.
     """
 
     def __init__(

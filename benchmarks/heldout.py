@@ -10,7 +10,9 @@ The split (fixed on 2026-12-01, before any tuning of Azure v2, issue 14):
 * DEVELOPMENT set (``--set dev``; defaults may be tuned on it): Rastrigin-10 (1000 steps, lr
   0.05), Rastrigin-20 (3000 steps, lr 0.05: the issue's target), Ackley-10 (1000 steps, lr 0.33),
   LJ13 from the shipped start (density 1.0, 3000 steps, lr 0.01), a 1-32-32-1 tanh MLP fitting a
-  1-D curve (300 steps, lr 1e-2). All float64 but the MLP (float32).
+  1-D curve (300 steps, lr 1e-2). All float64 but the MLP (float32). Added 2026-12-07 for short
+  budgets (issue 23, the early hand-over): Ackley-10 at 300 steps and a 20-D ill-conditioned
+  convex quadratic with loss + 1e3 at 400 steps (lr 0.05).
 * VALIDATION set (``--set val``; never tuned on, reported separately): families, sizes, starting
   densities, loss offsets and budgets the development set does not have, most of them families
   the package does not ship: a Sherrington-Kirkpatrick spin glass (64 soft spins s = tanh(x),

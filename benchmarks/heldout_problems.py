@@ -120,6 +120,13 @@ def point_problem(name, description, function, dim, half_width, steps, lr, *, of
     )
 
 
+def bowl(x: Tensor) -> Tensor:
+    """A smooth basin with nothing to find: ``sum 0.5 c_i x_i^2``, curvatures ``c`` log-spaced
+    over [1e-2, 1]; minimum 0 at 0."""
+    c = torch.logspace(-2, 0, x.shape[-1], dtype=x.dtype)
+    return 0.5 * (c * x.square()).sum(-1)
+
+
 def egg_crate(x: Tensor) -> Tensor:
     """Egg-crate in d dimensions: ``sum x_i^2 + 25 sin^2 x_i``; global minimum 0 at 0."""
     return (x.square() + 25.0 * torch.sin(x).square()).sum(-1)
@@ -455,6 +462,12 @@ def development() -> dict[str, Problem]:
         lj_problem("lj13", 13, 1.0, 3000, 0.01,
                    "LJ13 from the shipped random start (density 1.0, min distance 0.8)"),
         curve_problem(),
+        # short budgets (issue 23): finds early or nothing at all, where the polish counts
+        point_problem("ackley10_short", "Ackley, 10-D, start U[-32.768, 32.768]^10, 300 steps, "
+                      "float64", ackley, 10, 32.768, 300, 0.33),
+        point_problem("bowl20_short", "ill-conditioned convex quadratic, 20-D (curvatures "
+                      "1e-2..1), start U[-5, 5]^20, loss = f + 1e3, 400 steps, float64", bowl, 20,
+                      5.0, 400, 0.05, offset=1e3),
     ]
     return {p.name: p for p in problems}
 

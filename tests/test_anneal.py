@@ -1,6 +1,7 @@
 """The annealing controller on its own: plain numbers in, decisions out (no tensors)."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -183,7 +184,8 @@ def test_nonfinite_losses_restore_the_anchor_only_while_exploring():
 
 
 def test_the_phase_ends_with_the_best_point():
-    ctl = Controller(Settings(sa_steps=12, patience=0, interval=2, relax=None, T0=1e9))
+    s = Settings(sa_steps=12, patience=0, interval=2, relax=None, T0=1e9, give_up=None)
+    ctl = Controller(s)
     out = feed(ctl, [10.0, 9.0, 5.0, 8.0, 9.0, 8.5, 8.0, 8.8, 8.4, 8.2, 8.1, 8.0])
     assert ctl.state.phase == DONE
     final = out[-1][2]
@@ -191,8 +193,40 @@ def test_the_phase_ends_with_the_best_point():
     assert ctl.observe(1.0) == Decision() and ctl.advance().propose == 0.0
 
 
+def finished_at(settings, losses):
+    """The step whose advance ended the phase, and that advance."""
+    ctl = Controller(settings)
+    out = feed(ctl, losses)
+    return next((k, a) for k, (_, _, a) in enumerate(out) if a.finish)
+
+
+@pytest.mark.parametrize("give_up, at", [(0.75, 29), (0.5, 19), (None, 39)])
+def test_a_phase_that_beats_nothing_hands_over_early(give_up, at):
+    """Short descents, every proposal judged above the settled point (8.0): the phase ends at
+    give_up of its length, back to the best point, and leaves Adam the rest."""
+    s = Settings(sa_steps=40, patience=0, interval=2, relax=None, T0=1e9, give_up=give_up)
+    k, a = finished_at(s, [10.0, 9.0, 8.0] + [9.0, 8.5, 8.2] * 20)
+    assert (k, a.restore_best) == (at, True)
+
+
+def test_a_phase_that_found_a_better_point_runs_to_its_end():
+    s = Settings(sa_steps=40, patience=0, interval=2, relax=None, T0=1e9)
+    assert finished_at(s, [10.0, 9.0, 8.0, 9.0, 8.5, 7.0] + [9.0, 8.5, 8.2] * 20)[0] == 39
+
+
+def test_long_descents_keep_their_own_hand_over():
+    """Long descents already leave Adam the phase's last ``longest`` blocks: no early end."""
+    s = Settings(sa_steps=400, patience=0, interval=2, relax=None, converge=0.01, longest=3)
+    ctl = Controller(s, ControllerState(phase=ANCHORED, step=100, start=0, descent=4,
+                                        anchor_loss=1.0, best_loss=1.0, settled_loss=1.0,
+                                        uphill=[1.0]))
+    assert not ctl._given_up() and ctl._long()
+    short = Controller(replace(s, interval=4), ControllerState(**{**ctl.state_dict(), "step": 300}))
+    assert short._given_up() and not short._long()
+
+
 def test_no_proposal_too_late_to_be_judged():
-    ctl = Controller(Settings(sa_steps=10, patience=0, interval=2, relax=None))
+    ctl = Controller(Settings(sa_steps=10, patience=0, interval=2, relax=None, give_up=None))
     out = feed(ctl, [10.0, 9.0, 8.0] + [8.0] * 7)
     proposed = [a.propose > 0 for _, _, a in out]
     assert proposed == [False, False, True, False, False, True, False, False, False, False]
