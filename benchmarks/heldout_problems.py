@@ -18,85 +18,36 @@ same as on the final loss (a constant shift).
 from __future__ import annotations
 
 import argparse
-import hashlib
-import math
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from azure_sciml.problems.energy import GLOBAL_MINIMA, lj_energy, random_cluster
 from azure_sciml.problems.rugged import ackley, levy, rastrigin
 
-MODES = ("closure", "plain", "plain_loss")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from heldout_base import MODES, Problem, Vector, build_seeded, fingerprint, uniform  # noqa: E402
+from heldout_energies import (  # noqa: E402
+    REFERENCE_MINIMA,
+    conformer_problem,
+    fk_energy,
+    fk_problem,
+    references,
+    sk_problem,
+)
+from heldout_fits import (  # noqa: E402
+    curve_problem,
+    minibatch_regression_problem,
+    moons_problem,
+    noisy_regression_problem,
+)
+
+__all__ = ["MODES", "REFERENCE_MINIMA", "SETS", "Problem", "build_seeded", "fingerprint",
+           "fk_energy"]
 LJ_SUCCESS_GAP = 1e-4  # azure_sciml.problems.energy's success rule
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One benchmark problem (see the module docstring)."""
-
-    name: str
-    description: str
-    steps: int
-    lr: float
-    build: Callable[[], nn.Module]  # called under torch.manual_seed(run seed)
-    loss: Callable[[nn.Module], Tensor]
-    metric: Callable[[nn.Module], dict[str, float]]  # {"metric": headline, ...extras}
-    metric_name: str
-    success_gap: float | None = None  # success: metric < success_gap (None: not defined)
-    tie_tol: float = 0.0  # |difference| <= tie_tol counts as a tie (and as 0 in the test)
-    modes: tuple[str, ...] = MODES
-    notes: str = ""
-    extras: dict = field(default_factory=dict)
-
-    def spec(self) -> dict:
-        """JSON-able description (for the output file)."""
-        return {
-            "description": self.description, "steps": self.steps, "lr": self.lr,
-            "metric": self.metric_name, "success_gap": self.success_gap,
-            "tie_tol": self.tie_tol, "modes": list(self.modes), "notes": self.notes,
-        }
-
-
-def build_seeded(problem: Problem, seed: int) -> nn.Module:
-    """The problem's initial parameters for ``seed`` (torch's global RNG seeded, then built)."""
-    torch.manual_seed(seed)
-    return problem.build()
-
-
-def fingerprint(model: nn.Module) -> str:
-    """Hash of the parameters' values: equal for equal initial points."""
-    h = hashlib.sha1()
-    for p in model.parameters():
-        h.update(p.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-# --------------------------------------------------------------------------- models
-
-
-class Vector(nn.Module):
-    """The optimization variable as one parameter ``x`` (points, spins, torsions, chains)."""
-
-    def __init__(self, x: Tensor):
-        super().__init__()
-        self.x = nn.Parameter(x)
-
-
-def uniform(shape, half_width: float, dtype=torch.float64) -> Tensor:
-    return (torch.rand(shape, dtype=dtype) * 2 - 1) * half_width
-
-
-def mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(activation())
-    return nn.Sequential(*layers)
 
 
 # --------------------------------------------------------------------------- test functions
@@ -159,297 +110,7 @@ def lj_problem(name, n_atoms, density, steps, lr, description) -> Problem:
     )
 
 
-# --------------------------------------------------------------------------- MLP fits
-
-
-def curve_data():
-    """64 points of a smooth 1-D curve on [-2, 2] (no noise)."""
-    x = torch.linspace(-2, 2, 64).unsqueeze(1)
-    return x, torch.sin(2 * x) + 0.5 * torch.cos(5 * x) * torch.exp(-x.square() / 2)
-
-
-def curve_problem() -> Problem:
-    x, y = curve_data()
-
-    def loss(m):
-        return (m(x) - y).square().mean()
-
-    return Problem(
-        name="mlp_curve", description="1-32-32-1 tanh MLP fitting 64 points of "
-        "sin(2x) + 0.5 cos(5x) exp(-x^2/2) on [-2, 2], full-batch MSE, float32",
-        steps=300, lr=1e-2, build=lambda: mlp([1, 32, 32, 1], nn.Tanh), loss=loss,
-        metric=_final_loss(loss), metric_name="final training MSE (no known minimum)",
-        tie_tol=0.0,
-    )
-
-
-def noisy_regression_problem() -> Problem:
-    x, y, x_test, y_test = _noisy_samples(seed=314, n=48, sd=0.3)
-
-    def loss(m):
-        return (m(x) - y).square().mean()
-
-    def metric(m):
-        with torch.no_grad():
-            return {"metric": float((m(x_test) - y_test).square().mean()),
-                    "train_mse": float(loss(m))}
-
-    return Problem(
-        name="noisy_regression", description="1-64-64-1 SiLU MLP on 48 noisy samples "
-        "(sd 0.3) of sin(x) + 0.3 x cos(2x) on [-3, 3], full-batch MSE, float32",
-        steps=800, lr=3e-3, build=lambda: mlp([1, 64, 64, 1], nn.SiLU), loss=loss,
-        metric=metric, metric_name="test MSE against the noise-free function (512-point grid)",
-    )
-
-
-class BatchedMLP(nn.Module):
-    """An MLP with its own minibatch generator, seeded from the run seed at build time, so every
-    optimizer sees the same sequence of batches (one batch per loss evaluation)."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-        self.batches = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
-
-
-def minibatch_regression_problem() -> Problem:
-    x, y, x_test, y_test = _noisy_samples(seed=1618, n=512, sd=0.1)
-
-    def loss(m):
-        batch = torch.randint(0, len(x), (32,), generator=m.batches)
-        return (m(x[batch]) - y[batch]).square().mean()
-
-    def metric(m):
-        with torch.no_grad():
-            return {"metric": float((m(x_test) - y_test).square().mean()),
-                    "train_mse": float((m(x) - y).square().mean())}
-
-    return Problem(
-        name="minibatch_regression", description="1-32-32-1 tanh MLP on 512 noisy samples "
-        "(sd 0.1) of sin(x) + 0.3 x cos(2x), minibatches of 32 (a new batch every loss "
-        "evaluation, same sequence for every optimizer), MSE, float32",
-        steps=1000, lr=1e-3, build=lambda: BatchedMLP(mlp([1, 32, 32, 1], nn.Tanh)), loss=loss,
-        metric=metric, metric_name="test MSE against the noise-free function (512-point grid)",
-        notes="the loss is stochastic: final_loss and best_loss are minibatch losses",
-    )
-
-
-def _noisy_target(x: Tensor) -> Tensor:
-    return torch.sin(x) + 0.3 * x * torch.cos(2 * x)
-
-
-def _noisy_samples(seed: int, n: int, sd: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``n`` samples of ``_noisy_target`` on [-3, 3] with noise of ``sd``, and the noise-free
-    function on a 512-point test grid: (x, y, x_test, y_test)."""
-    rng = np.random.default_rng(seed)
-    x = torch.from_numpy(rng.uniform(-3, 3, (n, 1))).float()
-    y = _noisy_target(x) + sd * torch.from_numpy(rng.standard_normal((n, 1))).float()
-    x_test = torch.linspace(-3, 3, 512).unsqueeze(1)
-    return x, y, x_test, _noisy_target(x_test)
-
-
-def two_moons(n: int, noise: float, rng: np.random.Generator) -> tuple[Tensor, Tensor]:
-    """``n`` points of two interleaved half circles with Gaussian noise, labels 0/1."""
-    label = rng.integers(0, 2, n)
-    angle = rng.uniform(0, math.pi, n)
-    xy = np.stack([np.cos(angle), np.sin(angle)], 1)
-    xy[label == 1] = np.stack([1 - np.cos(angle), 0.5 - np.sin(angle)], 1)[label == 1]
-    xy += noise * rng.standard_normal((n, 2))
-    return torch.from_numpy(xy).float(), torch.from_numpy(label)
-
-
-def moons_problem(lr: float) -> Problem:
-    rng = np.random.default_rng(2718)
-    x, y = two_moons(256, 0.2, rng)
-    x_test, y_test = two_moons(2000, 0.2, rng)
-
-    def loss(m):
-        return nn.functional.cross_entropy(m(x), y)
-
-    def metric(m):
-        with torch.no_grad():
-            acc = float((m(x_test).argmax(1) == y_test).float().mean())
-            return {"metric": float(loss(m)), "test_accuracy": acc}
-
-    return Problem(
-        name=f"moons_lr{lr:g}", description="2-32-32-2 ReLU MLP classifying 256 two-moons "
-        "points (noise 0.2), full-batch cross-entropy, float32",
-        steps=500, lr=lr, build=lambda: mlp([2, 32, 32, 2], nn.ReLU), loss=loss,
-        metric=metric, metric_name="final training cross-entropy (no known minimum); "
-        "extra: test accuracy on 2000 fresh points",
-    )
-
-
-def _final_loss(loss):
-    def metric(m):
-        with torch.no_grad():
-            return {"metric": float(loss(m))}
-
-    return metric
-
-
-# --------------------------------------------------------------------------- spin glass
-
-
-def sk_couplings(n: int, seed: int = 64) -> Tensor:
-    """Sherrington-Kirkpatrick couplings: symmetric, zero diagonal, ``J_ij ~ N(0, 1/n)``."""
-    rng = np.random.default_rng(seed)
-    upper = np.triu(rng.standard_normal((n, n)) / math.sqrt(n), 1)
-    return torch.from_numpy(upper + upper.T)
-
-
-def sk_energy(s: Tensor, couplings: Tensor) -> Tensor:
-    """Energy per spin ``-s^T J s / (2 n)``."""
-    return -(s @ couplings @ s) / (2 * len(s))
-
-
-def sk_problem() -> Problem:
-    n = 64
-    couplings = sk_couplings(n)
-    e_ref = REFERENCE_MINIMA["sk64"]
-
-    def loss(m):
-        return sk_energy(torch.tanh(m.x), couplings)
-
-    def metric(m):
-        with torch.no_grad():
-            e = float(loss(m))
-            hard = float(sk_energy(torch.sign(m.x.detach()), couplings))
-        return {"metric": e - e_ref, "energy": e, "rounded_energy": hard}
-
-    return Problem(
-        name="sk64", description="Sherrington-Kirkpatrick spin glass, 64 soft spins "
-        "s = tanh(x), energy per spin -s^T J s / 128, J fixed (numpy seed 64), x0 ~ N(0, 1), "
-        "float64",
-        steps=1000, lr=0.05, build=lambda: Vector(torch.randn(n, dtype=torch.float64)), loss=loss,
-        metric=metric, metric_name="E - E_ref (E_ref: best of a long discrete annealing search)",
-        tie_tol=1e-8,
-    )
-
-
-# --------------------------------------------------------------------------- conformer
-
-
-TORSION_V = (1.411, -0.271, 3.145)  # OPLS-UA CH2-CH2-CH2-CH2 Fourier terms, kcal/mol
-BOND, ANGLE = 1.53, math.radians(112.0)  # united-atom alkane bond length (Angstrom), angle
-LJ_EPS, LJ_SIGMA = 0.2, 3.905  # CH2 sigma; epsilon raised from 0.118 so folds compete
-
-
-def chain_positions(torsions: Tensor) -> Tensor:
-    """Cartesian coordinates of a chain of ``len(torsions) + 3`` atoms with fixed bond length
-    and angle; torsions in the IUPAC convention (``pi``: trans). Bond ``k + 1``'s frame is bond
-    ``k``'s turned by the torsion about the bond, then bent by ``pi - ANGLE``: the frames are
-    prefix products of small rotations, computed as a log-depth scan."""
-    dt = torsions.dtype
-    bend = math.pi - ANGLE
-    rz = torch.tensor(
-        [[math.cos(bend), -math.sin(bend), 0], [math.sin(bend), math.cos(bend), 0], [0, 0, 1]],
-        dtype=dt,
-    )
-    frames = _rot_x(torsions) @ rz
-    offset = 1
-    while offset < len(frames):  # frames[i] <- frames[i - offset] @ frames[i]
-        frames = torch.cat([frames[:offset], frames[:-offset] @ frames[offset:]])
-        offset *= 2
-    frames = torch.cat([torch.eye(3, dtype=dt)[None], rz[None], rz @ frames])
-    bonds = BOND * frames[:, :, 0]
-    return torch.cat([torch.zeros(1, 3, dtype=dt), torch.cumsum(bonds, 0)])
-
-
-def _rot_x(angle: Tensor) -> Tensor:
-    c, s = torch.cos(angle), torch.sin(angle)
-    one, zero = torch.ones_like(angle), torch.zeros_like(angle)
-    return torch.stack([one, zero, zero, zero, c, -s, zero, s, c], -1).view(-1, 3, 3)
-
-
-def conformer_energy(torsions: Tensor) -> Tensor:
-    """Torsion terms (three-term Fourier series) plus LJ between atoms 4+ bonds apart."""
-    v1, v2, v3 = TORSION_V
-    torsion = (
-        0.5 * v1 * (1 + torch.cos(torsions))
-        + 0.5 * v2 * (1 - torch.cos(2 * torsions))
-        + 0.5 * v3 * (1 + torch.cos(3 * torsions))
-    ).sum()
-    xyz = chain_positions(torsions)
-    i, j = torch.triu_indices(len(xyz), len(xyz), 4)
-    inv6 = (LJ_SIGMA**2 / (xyz[i] - xyz[j]).square().sum(-1)).pow(3)
-    return torsion + (4 * LJ_EPS * (inv6.square() - inv6)).sum()
-
-
-def conformer_problem() -> Problem:
-    n_torsions = 13  # 16 united atoms
-    e_ref = REFERENCE_MINIMA["conformer16"]
-
-    def metric(m):
-        with torch.no_grad():
-            e = float(conformer_energy(m.x.detach().double()))
-        return {"metric": e - e_ref, "energy": e}
-
-    return Problem(
-        name="conformer16", description="16-atom united-atom chain in torsion space (13 "
-        "torsions, uniform in (-pi, pi)): OPLS-like torsion terms + LJ (eps 0.2, sigma 3.905) "
-        "between atoms >= 4 bonds apart, kcal/mol, float64",
-        steps=1000, lr=0.05, build=lambda: Vector(uniform(n_torsions, math.pi)),
-        loss=lambda m: conformer_energy(m.x), metric=metric,
-        metric_name="E - E_ref (E_ref: best of a long scipy basin-hopping search)", tie_tol=1e-6,
-    )
-
-
-# --------------------------------------------------------------------------- Frenkel-Kontorova
-
-
-FK_SPACING = (math.sqrt(5) - 1) / 2  # golden mean: incommensurate with the substrate period 1
-FK_V0 = 0.3
-
-
-def fk_energy(x: Tensor) -> Tensor:
-    """Free-ended Frenkel-Kontorova chain: springs of natural length ``FK_SPACING`` between
-    neighbours on a substrate ``V0 (1 - cos 2 pi x)`` of period 1."""
-    springs = 0.5 * (x[1:] - x[:-1] - FK_SPACING).square().sum()
-    return springs + FK_V0 * (1 - torch.cos(2 * math.pi * x)).sum()
-
-
-def fk_start(n: int) -> Tensor:
-    """Chain at its natural spacing, shifted by U(0, 1), each particle jittered by N(0, 0.2)."""
-    base = torch.arange(n, dtype=torch.float64) * FK_SPACING
-    return base + torch.rand((), dtype=torch.float64) + 0.2 * torch.randn(n, dtype=torch.float64)
-
-
-def fk_problem(offset: float) -> Problem:
-    n = 32
-    e_ref = REFERENCE_MINIMA["fk32"]
-
-    def metric(m):
-        with torch.no_grad():
-            e = float(fk_energy(m.x.detach().double()))
-        return {"metric": e - e_ref, "energy": e}
-
-    return Problem(
-        name="fk32_offset", description=f"Frenkel-Kontorova chain of 32 particles (spacing "
-        f"golden mean, V0 {FK_V0}), loss = E {offset:+g}, float64",
-        steps=500, lr=0.02, build=lambda: Vector(fk_start(n)),
-        loss=lambda m: fk_energy(m.x) + offset, metric=metric,
-        metric_name="E - E_ref without the offset (E_ref: best of a long basin-hopping search)",
-        tie_tol=1e-8,
-    )
-
-
 # --------------------------------------------------------------------------- the two sets
-
-# Reference minima of the problems without a known one (see the module docstring), 2026-12-01:
-# `python benchmarks/heldout_problems.py --references --hops 300` gave these for sk64 (400 annealing
-# restarts; 200 restarts of another seed found the same) and conformer16 (basin-hopping from the
-# all-trans chain and two random ones, 300 hops each); fk32 is the lowest of six 300-hop searches
-# (stepsizes 0.25, 0.5, 1.0; the command's three gave 2.8258).
-REFERENCE_MINIMA: dict[str, float] = {
-    "sk64": -0.6736053996863614,
-    "conformer16": -3.052628586209215,
-    "fk32": 2.821595035461217,
-}
-
 
 def development() -> dict[str, Problem]:
     problems = [
@@ -495,61 +156,6 @@ def validation() -> dict[str, Problem]:
 
 
 SETS: dict[str, Callable[[], dict[str, Problem]]] = {"dev": development, "val": validation}
-
-
-# --------------------------------------------------------------------------- reference minima
-
-
-def sk_reference(restarts: int = 400, sweeps: int = 400, seed: int = 0) -> float:
-    """Lowest energy per spin found by single-spin-flip simulated annealing on the hard spins
-    (the soft-spin energy is multilinear in s, so its minimum over [-1, 1]^n is at a corner)."""
-    couplings = sk_couplings(64).numpy()
-    n = len(couplings)
-    rng = np.random.default_rng(seed)
-    best = math.inf
-    for _ in range(restarts):
-        s = rng.choice([-1.0, 1.0], n)
-        field = couplings @ s
-        for temp in np.geomspace(2.0, 0.01, sweeps):
-            for i in rng.permutation(n):
-                delta = 2 * s[i] * field[i] / n  # energy change of flipping spin i
-                if delta <= 0 or rng.random() < math.exp(-delta * n / temp):
-                    s[i] = -s[i]
-                    field += 2 * s[i] * couplings[:, i]
-        best = min(best, float(-(s @ couplings @ s) / (2 * n)))
-    return best
-
-
-def basin_hopping_reference(energy, start, n_hops: int, step: float, seed: int = 0) -> float:
-    """Lowest energy found by scipy's basin-hopping (L-BFGS-B local minimisations)."""
-    from scipy.optimize import basinhopping
-
-    def fun(v):
-        x = torch.tensor(v, dtype=torch.float64, requires_grad=True)
-        e = energy(x)
-        e.backward()
-        return float(e.detach()), x.grad.numpy().copy()
-
-    result = basinhopping(
-        fun, start.numpy(), niter=n_hops, stepsize=step, seed=seed,
-        minimizer_kwargs={"method": "L-BFGS-B", "jac": True},
-    )
-    return float(result.fun)
-
-
-def references(hops: int):
-    """Yield (problem, reference minimum) as each search finishes."""
-    torch.manual_seed(0)
-    yield "sk64", sk_reference()
-    conformer_starts = [torch.full((13,), math.pi, dtype=torch.float64)]  # all-trans
-    conformer_starts += [uniform(13, math.pi) for _ in range(2)]
-    yield "conformer16", min(
-        basin_hopping_reference(conformer_energy, start, hops, 1.0, seed)
-        for seed, start in enumerate(conformer_starts)
-    )
-    yield "fk32", min(
-        basin_hopping_reference(fk_energy, fk_start(32), hops, 0.5, seed) for seed in range(3)
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
