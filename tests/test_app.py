@@ -168,7 +168,8 @@ def test_compare_is_the_four_problems_by_azure_adam_and_the_field_baselines_by_t
         "refine": "none,lbfgs",
         "seed": "range(10)",
     }
-    assert cfg.hydra.sweeper._target_ == "hydra_plugins.filter.FilterSweeper"  # which rows: below
+    # hydra-filter-sweeper's, counting its jobs for the progress lines; which rows: its filters
+    assert cfg.hydra.sweeper._target_ == "hydra_plugins.azure_sciml_sweeper.FilteredSweeper"
     assert cfg.scheduler._target_ == "torch.optim.lr_scheduler.MultiStepLR"  # one for both
     assert cfg.hydra.launcher.n_jobs == 2 and "joblib" in cfg.hydra.launcher._target_
     assert cfg.hydra.callbacks.report._target_ == "azure_sciml.report.ReportCallback"
