@@ -26,7 +26,8 @@ from azure_sciml.runs import result_config
 
 pytestmark = pytest.mark.slurm
 
-LONG_STEPS = 4000  # the job that is cancelled mid-run: long enough to be caught running
+LONG_STEPS = 40000  # the job cancelled mid-run: on an idle box 4000 steps of 5-D Rastrigin
+# ended before the scancel after its first checkpoint took effect
 SWEEP = [  # 4 jobs; Azure proposes in both of its (Rastrigin in 5-D)
     "-m", "problem=rugged", "problem.dim=5", "optimizer=azure,adam",
     f"problem.steps=300,{LONG_STEPS}", "seed=0", "checkpoint_every=100", "save_plot=false",
