@@ -20,7 +20,25 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from azure_sciml.problems._checks import check, check_positive_int, is_real
+from azure_sciml.problems._checks import check, check_choice, check_positive_int, is_real
+
+SAMPLINGS = ["rad", "uniform"]  # a PINN's ``sampling`` option (heat, convection, reaction)
+
+
+def check_resampling(sampling: str, resample_every: int, resample_until: float) -> None:
+    """The checks of a PINN's resampling options, one message format for every PINN."""
+    check_choice("sampling", sampling, SAMPLINGS)
+    check_positive_int("resample_every", resample_every, minimum=0)
+    until = resample_until
+    check(is_real(until) and 0 < until <= 1, "resample_until", until, "a number in (0, 1]")
+    rad_needs = "a positive integer with sampling='rad'"
+    check(sampling != "rad" or resample_every > 0, "resample_every", resample_every, rad_needs)
+
+
+def resample_due(every: int, done: int, until: float, steps: int) -> bool:
+    """Whether fresh points come before the next loss evaluation, ``done`` evaluations in: every
+    ``every`` evaluations (0: never) until ``until`` of the ``steps`` budget."""
+    return every > 0 and 0 < done < until * steps and done % every == 0
 
 
 def rad_sample(

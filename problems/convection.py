@@ -69,16 +69,14 @@ from torch import Tensor, nn
 
 from azure_sciml.problems._checks import (
     check,
-    check_choice,
     check_positive_float,
     check_positive_int,
     is_real,
 )
-from azure_sciml.problems._collocation import rad_sample
+from azure_sciml.problems._collocation import check_resampling, rad_sample, resample_due
 from azure_sciml.problems.heat import field_errors, tanh_mlp
 
 TWO_PI = 2 * math.pi
-SAMPLINGS = ["rad", "uniform"]
 
 
 class _Periodic:
@@ -107,7 +105,7 @@ class _Periodic:
         steps: int,
         lr: float,
     ):
-        check_choice("sampling", sampling, SAMPLINGS)
+        check_resampling(sampling, resample_every, resample_until)
         check_positive_float("lr", lr)
         for name, value in [("n_residual", n_residual), ("width", width), ("depth", depth)]:
             check_positive_int(name, value)
@@ -116,14 +114,9 @@ class _Periodic:
             check_positive_int(name, value, minimum=2)
         for name, value in [("n_test_x", n_test_x), ("n_test_t", n_test_t)]:
             check_positive_int(name, value, minimum=2)
-        check_positive_int("resample_every", resample_every, minimum=0)
         check_positive_int("n_candidates", n_candidates, minimum=n_residual)
-        until = resample_until
-        check(is_real(until) and 0 < until <= 1, "resample_until", until, "a number in (0, 1]")
         for name, value in [("rad_k", rad_k), ("rad_c", rad_c)]:
             check(is_real(value) and value >= 0, name, value, "a finite number >= 0")
-        rad_needs = "a positive integer with sampling='rad'"
-        check(sampling != "rad" or resample_every > 0, "resample_every", resample_every, rad_needs)
         self.n_residual, self.n_initial, self.n_boundary = n_residual, n_initial, n_boundary
         self.width, self.depth = width, depth
         self.sampling, self.resample_every = sampling, resample_every
@@ -228,9 +221,7 @@ class _Periodic:
         return u, grad[:n] @ direction.unsqueeze(1) + self.reaction_term(u[:n])
 
     def _resample_due(self) -> bool:
-        every, done = self.resample_every, self.n_loss_evals
-        stop = self.resample_until * self.steps
-        return every > 0 and 0 < done < stop and done % every == 0
+        return resample_due(self.resample_every, self.n_loss_evals, self.resample_until, self.steps)
 
     def _uniform(self, n: int) -> Tensor:
         """``n`` points uniform in [0, 2 pi) x [0, 1), drawn on the CPU (device-independent)."""

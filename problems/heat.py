@@ -40,13 +40,11 @@ import torch
 from torch import Tensor, nn
 
 from azure_sciml.problems._checks import (
-    check,
     check_choice,
     check_positive_float,
     check_positive_int,
-    is_real,
 )
-from azure_sciml.problems._collocation import rad_sample
+from azure_sciml.problems._collocation import check_resampling, rad_sample, resample_due
 from azure_sciml.problems._heat_loss import MLPHeatLoss, stack_points, tanh_mlp_layers
 
 VARIANTS: dict[str, tuple[tuple[int, float], ...]] = {
@@ -92,12 +90,7 @@ class Heat:
             check_positive_int(name, value)
         for name, value in [("n_test_x", n_test_x), ("n_test_t", n_test_t)]:
             check_positive_int(name, value, minimum=2)
-        check_positive_int("resample_every", resample_every, minimum=0)
-        check(is_real(resample_until) and 0 < resample_until <= 1, "resample_until",
-              resample_until, "a number in (0, 1]")
-        check_choice("sampling", sampling, ["rad", "uniform"])
-        check(sampling != "rad" or resample_every > 0, "resample_every", resample_every,
-              "a positive integer with sampling='rad'")
+        check_resampling(sampling, resample_every, resample_until)
         self.variant, self.diffusivity = variant, float(diffusivity)
         self.n_interior, self.n_boundary, self.n_initial = n_interior, n_boundary, n_initial
         self.width, self.depth = width, depth
@@ -188,8 +181,7 @@ class Heat:
             setattr(self, name, value.to(self.device) if isinstance(value, Tensor) else value)
 
     def _resample_due(self) -> bool:
-        every, done = self.resample_every, self.n_loss_evals
-        return every > 0 and 0 < done < self.resample_until * self.steps and done % every == 0
+        return resample_due(self.resample_every, self.n_loss_evals, self.resample_until, self.steps)
 
     def _stacked_points(self) -> tuple[Tensor, Tensor, Tensor]:
         """``MLPHeatLoss``'s inputs for the current points, rebuilt when they change."""
