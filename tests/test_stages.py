@@ -37,6 +37,18 @@ def start(seed: int) -> torch.nn.Parameter:
     return torch.nn.Parameter(torch.randn(N_TERMS, dtype=torch.float64))
 
 
+def mse_closure(opt, coef, features, y):
+    """The closure of a least-squares fit of ``coef`` to ``(features, y)``."""
+
+    def closure():
+        opt.zero_grad()
+        loss = (features @ coef - y).square().mean()
+        loss.backward()
+        return loss
+
+    return closure
+
+
 def masked_refit(kind: str, seed: int, budget: int = 2000, lr: float = 0.03, tol: float = 0.03):
     """Sequential thresholding (SINDy, EQL): an L1-penalised fit; at 60% of the budget the terms
     under ``tol`` are masked, and the rest refitted. Returns the kept terms."""
@@ -98,11 +110,7 @@ def curriculum(kind: str, seed: int = 0, steps: int = 1500, lr: float = 0.03):
         if stage and kind == "protocol":
             opt.new_stage(total_steps=steps)
 
-        def closure(features=features, y=y):
-            opt.zero_grad()
-            loss = (features @ coef - y).square().mean()
-            loss.backward()
-            return loss
+        closure = mse_closure(opt, coef, features, y)
 
         for _ in range(steps):
             opt.step(closure)
@@ -130,11 +138,7 @@ def resampled(kind: str, seed: int = 0, stages: int = 4, steps: int = 400, lr: f
         if stage and kind == "protocol":
             opt.new_stage(total_steps=steps)
 
-        def closure(features=features, y=y):
-            opt.zero_grad()
-            loss = (features @ coef - y).square().mean()
-            loss.backward()
-            return loss
+        closure = mse_closure(opt, coef, features, y)
 
         for _ in range(steps):
             opt.step(closure)
