@@ -72,12 +72,20 @@ def summary_block(
     return "\n".join(lines) + "\n"
 
 
-def page_rows(results: str, name: str, alpha: float) -> list[list[str]]:
+def page_problems(results: str, name: str):
+    """(problem, runs by optimizer, headline metric, link to the report) of page ``name``, for
+    each problem with a headline metric."""
     link = f"[{name}]({Path(results, name, 'report.md').as_posix()})"
-    rows = []
     for problem, by_opt in group_runs(load_runs(Path(results, name))).items():
         metric = headline(flat(by_opt))
-        if metric is None or AZURE not in by_opt or ADAM not in by_opt:
+        if metric is not None:
+            yield problem, by_opt, metric, link
+
+
+def page_rows(results: str, name: str, alpha: float) -> list[list[str]]:
+    rows = []
+    for problem, by_opt, metric, link in page_problems(results, name):
+        if AZURE not in by_opt or ADAM not in by_opt:
             continue
         pairs = paired_values(by_opt[AZURE], by_opt[ADAM], metric)
         c = compare(problem, AZURE, ADAM, metric, pairs, alpha)
@@ -91,12 +99,10 @@ def median_rows(results: str, name: str, optimizers: Sequence[str]) -> list[list
     """A row per problem of page ``name`` with runs of any of ``optimizers``: each one's median
     of the headline metric ("–" without runs) and the seeds per optimizer (e.g. ``10`` or
     ``2-10``)."""
-    link = f"[{name}]({Path(results, name, 'report.md').as_posix()})"
     rows = []
-    for problem, by_opt in group_runs(load_runs(Path(results, name))).items():
-        metric = headline(flat(by_opt))
+    for problem, by_opt, metric, link in page_problems(results, name):
         present = [opt for opt in optimizers if opt in by_opt]
-        if metric is None or not present:
+        if not present:
             continue
         cells = [fmt(median_of(by_opt[o], metric)) if o in by_opt else "–" for o in optimizers]
         counts = sorted({len(by_opt[opt]) for opt in present})
