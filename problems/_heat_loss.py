@@ -1,8 +1,9 @@
 """The heat PINN's loss for a tanh MLP with its backward written out (:class:`MLPHeatLoss`): one
-forward-mode pass carries values, x-tangents and the residual operator's image as row blocks of
-one stack, so each layer is one matmul each way. :meth:`azure_sciml.problems.heat.Heat.loss`
-uses it for the network :func:`~azure_sciml.problems.heat.tanh_mlp` builds; measured in
-docs/benchmarks.md ("The heat PINN's loss")."""
+forward-mode pass carries values, x-tangents and the residual operator's image as column blocks of
+one features-major stack, so each layer is one matmul each way, into buffers kept between calls
+(:class:`Workspace`). :meth:`azure_sciml.problems.heat.Heat.loss` uses it for the network
+:func:`~azure_sciml.problems.heat.tanh_mlp` builds; measured in docs/benchmarks.md ("The heat
+PINN's loss")."""
 
 from __future__ import annotations
 
@@ -13,18 +14,28 @@ from torch import Tensor, nn
 def stack_points(
     interior: Tensor, boundary: Tensor, initial: Tensor, initial_u: Tensor
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """(input stack, target, row weight) of :class:`MLPHeatLoss` for these point sets."""
+    """(input stack, target, column weight) of :class:`MLPHeatLoss` for these point sets.
+
+    The input stack is features-major, (3, M + 2N) for M points of which the first N are interior:
+    columns 0..M-1 hold 2 (x, t) over a row of 2 (the bias row: the stack carries twice the
+    values), the next N columns D (x, t) = (0, 1) and the last N d/dx (x, t) = (1, 0) over a row
+    of 0. ``target`` and ``weight`` (1, M) cover what the loss reads: twice u at the boundary and
+    initial points, then D u at the interior ones."""
     n = interior.shape[0]
-    tangents = interior.new_zeros(2 * n, 2)
-    tangents[:n, 0] = 1  # d/dx of (x, t)
-    tangents[n:, 1] = 1  # D (x, t) = (x_t - a x_xx, t_t - a t_xx)
-    inputs = torch.cat([interior, boundary, initial, tangents])
-    target = torch.cat([torch.zeros_like(boundary[:, :1]), initial_u])
-    row_weight = torch.cat([
-        torch.full_like(boundary[:, :1], 1 / boundary.shape[0]),
-        torch.full_like(initial_u, 1 / initial.shape[0]),
+    points = torch.cat([interior, boundary, initial])
+    m = points.shape[0]
+    inputs = points.new_zeros(3, m + 2 * n)
+    inputs[:2, :m] = 2 * points.t()
+    inputs[2, :m] = 2
+    inputs[1, m : m + n] = 1
+    inputs[0, m + n :] = 1
+    target = torch.cat([torch.zeros_like(boundary[:, 0]), 2 * initial_u[:, 0], points.new_zeros(n)])
+    weight = torch.cat([  # the loss's 1 / (points of the set), over 4 for the doubled values
+        torch.full_like(boundary[:, 0], 1 / boundary.shape[0] / 4),
+        torch.full_like(initial_u[:, 0], 1 / initial.shape[0] / 4),
+        points.new_full((n,), 1 / n),
     ])
-    return inputs, target, row_weight
+    return inputs, target[None], weight[None]
 
 
 def tanh_mlp_layers(model: nn.Module) -> list[nn.Linear] | None:
@@ -43,126 +54,162 @@ def tanh_mlp_layers(model: nn.Module) -> list[nn.Linear] | None:
     return linears
 
 
+class _Layer:
+    """One hidden layer's buffers and their column blocks (values | D | x, see
+    :class:`MLPHeatLoss`): ``out`` the output stack with its bias row (2 under the values, 0
+    under the tangents), ``z`` the pre-activations (2 z at the values; the D block becomes P),
+    ``s`` = 1 - tanh(z)^2 at the values, ``sq`` a scratch for z_x^2."""
+
+    def __init__(self, like: Tensor, width: int, m: int, n: int):
+        r = m + 2 * n
+        self.out = like.new_zeros(width + 1, r)
+        self.out[width, :m] = 2
+        out = self.out[:width]
+        self.h2, self.h2_n = out[:, :m], out[:, :n]  # 2 h' at all points, at the interior ones
+        self.out_d, self.out_t3 = out[:, m : m + n], out[:, m:].view(width, 2, n)
+        self.z = like.new_empty(width, r)
+        self.z_v, self.p = self.z[:, :m], self.z[:, m : m + n]
+        self.z_x, self.z_t3 = self.z[:, m + n :], self.z[:, m:].view(width, 2, n)
+        self.s = like.new_empty(width, m)
+        self.s_n, self.s_n3 = self.s[:, :n], self.s[:, :n].view(width, 1, n)
+        self.sq = like.new_empty(width, n)
+
+
+class Workspace:
+    """:class:`MLPHeatLoss`'s buffers, allocated once for a shape and reused by every call: a
+    fresh allocation of this size costs page faults, which dominated the loss on a loaded VM
+    (docs/benchmarks.md). A forward pass overwrites what the previous one left for its backward;
+    a backward that finds its forward overwritten runs it again (``generation``)."""
+
+    def __init__(self):
+        self.key = None
+        self.generation = 0
+
+    def setup(self, inputs: Tensor, target: Tensor, widths: list[int]) -> Workspace:
+        key = (inputs.dtype, inputs.device, inputs.shape[1], target.shape[1], tuple(widths))
+        if key != self.key:
+            self.key = key
+            m = target.shape[1]
+            n = (inputs.shape[1] - m) // 2
+            self.m, self.n = m, n
+            self.layers = [_Layer(inputs, width, m, n) for width in widths]
+            self.bars = [inputs.new_empty(max(widths), m + 2 * n) for _ in range(2)]
+            self.scratch = [inputs.new_empty(max(widths), n) for _ in range(2)]
+            self.error = inputs.new_empty(1, m)
+            self.one, self.minus_two = inputs.new_ones(()), inputs.new_full((), -2)
+            self.zero = inputs.new_zeros(())
+        return self
+
+
 class MLPHeatLoss(torch.autograd.Function):
     """The heat loss of a tanh MLP with its gradient written out by hand (one forward pass, one
-    backward pass, two matmuls per layer each way), equal to :meth:`Heat.autograd_loss`.
+    backward pass, one matmul per layer each way plus the weight gradient's), equal to
+    :meth:`Heat.autograd_loss` to rounding.
 
-    Forward mode carries three row blocks through each layer in one (M + 2N, width) stack: the
-    values h at all M points (interior first, then boundary and initial) and, at the N interior
-    points, the x-tangent h_x and the residual operator's image D h = h_t - a h_xx (the u_t and
-    u_xx streams fold into one, since D is linear). The input stack is the points over N rows
-    (1, 0) (d/dx of (x, t)) and N rows (0, 1) (D of (x, t)), so every layer is the same: through
-    z = W h + b and h' = tanh(z), with s = 1 - h'^2 and tanh'' = -2 h' s, h'_x = s z_x and
-    D h' = s P with P = z_d + 2 a h' z_x^2. The residual is D u = (D h_L) w_out. The backward
-    pass is the chain rule through those formulas, the transposes of the same stacked matmuls.
-    tanh(z) is computed as 2 sigmoid(2 z) - 1, equal to rounding and ~3x cheaper in torch's CPU
-    kernels (docs/benchmarks.md).
+    Forward mode carries three column blocks through each layer in one features-major stack
+    (width + 1, M + 2N): the values at all M points (interior first, then boundary and initial),
+    and at the N interior points the residual operator's image D h = h_t - a h_xx (the u_t and
+    u_xx streams fold into one, since D is linear) and the x-tangent h_x. Below them a row of 2
+    under the values and 0 under the tangents makes the bias a column of the weight matrix, and
+    the stack carries 2 h rather than h (exact: a power of 2), so one matmul (W | b) @ stack gives
+    2 z at the values and z_d, z_x at the tangents. Through h' = tanh(z) = 2 sigmoid(2 z) - 1 (3x
+    cheaper than torch's CPU ``tanh``), s = 1 - h'^2 and tanh'' = -2 h' s: h'_x = s z_x and
+    D h' = s P with P = z_d + 2 a h' z_x^2. The loss reads twice u at the boundary and initial
+    points and D u at the interior ones, one matmul; the backward pass is the chain rule through
+    those formulas, with the transposes of the same products.
 
-    ``inputs``: the input stack (M + 2N, 2); ``target`` and ``row_weight`` (M - N, 1): u's target
-    (0 on the boundary, the initial values) and 1 / (number of points of its set) at the boundary
-    and initial points, so the loss is mean(residual^2) + sum(row_weight (u - target)^2).
+    ``inputs``, ``target``, ``weight``: :func:`stack_points`; ``workspace``: a :class:`Workspace`
+    (None: a fresh one for this call); ``params``: weight, bias, weight, bias, ... of the layers.
     """
 
     @staticmethod
-    def forward(ctx, inputs, target, row_weight, n_interior, diffusivity, *params):
-        n, a = n_interior, diffusivity
-        m = inputs.shape[0] - 2 * n
-        weights, biases = params[0::2], params[1::2]
-        stack, stacks, saved = inputs, [], []
-        top = len(weights) - 2
-        for i, (weight, bias) in enumerate(zip(weights[:-1], biases[:-1], strict=True)):
-            new = stack.new_empty(stack.shape[0], weight.shape[0])
-            h = torch.addmm(bias, stack[:m], weight.t(), beta=2, alpha=2, out=new[:m])  # 2 z
-            _tanh_from_double_(h)
-            s = torch.addcmul(h.new_ones(()), h, h, value=-1)
-            tangents = stack[m:] @ weight.t()  # z_x over z_d; z_d becomes P in place
-            z_x, p = tangents[:n], tangents[n:]
-            h_n, s_n = h[:n], s[:n]
-            p.addcmul_(h_n, z_x * z_x, value=2 * a)
-            if i < top:  # h'_x and D h' in one product; the top layer's h'_x feeds nothing
-                torch.mul(tangents.view(2, n, -1), s_n, out=new[m:].view(2, n, -1))
-            else:
-                torch.mul(p, s_n, out=new[m + n :])
-            stacks.append(stack)
-            saved.append((h, s, tangents))
-            stack = new
-        w_out, b_out = weights[-1], biases[-1]
-        # u is needed at the boundary and initial points only, D u at the interior ones
-        error = torch.addmm(b_out, stack[n:m], w_out.t()).sub_(target)
-        residual = stack[m + n :] @ w_out.t()
-        weighted = error * row_weight
-        loss = torch.dot(residual.view(-1), residual.view(-1)).div_(n)
-        loss.add_(torch.dot(weighted.view(-1), error.view(-1)))
-        ctx.n, ctx.a = n, a
-        ctx.stacks, ctx.saved, ctx.top_stack = stacks, saved, stack
-        ctx.residual, ctx.weighted = residual, weighted
-        ctx.save_for_backward(*weights)
+    def forward(ctx, inputs, target, weight, diffusivity, workspace, *params):
+        ws = (workspace or Workspace()).setup(inputs, target, [w.shape[0] for w in params[:-2:2]])
+        ws.generation += 1
+        m, n = ws.m, ws.n
+        pairs = zip(params[0::2], params[1::2], strict=True)
+        augmented = [torch.cat([w, b[:, None]], 1) for w, b in pairs]
+        top = _forward(ws, inputs, diffusivity, augmented)
+        error = torch.mm(augmented[-1], top.out[:, n : m + n], out=ws.error).sub_(target)
+        weighted = error * weight
+        loss = torch.dot(weighted.view(-1), error.view(-1))
+        ctx.diffusivity, ctx.workspace, ctx.generation = diffusivity, ws, ws.generation
+        ctx.inputs, ctx.augmented, ctx.weighted = inputs, augmented, weighted
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
-        n = ctx.n
-        weights = ctx.saved_tensors
-        stack, w_out = ctx.top_stack, weights[-1]
-        m = stack.shape[0] - 2 * n
-        seed_d = ctx.residual * (grad_loss * (2 / n))  # of the loss by D u (interior)
-        seed_u = ctx.weighted * (grad_loss * 2)  # of the loss by u (boundary, initial)
-        grads = [None] * (2 * len(weights))
-        grads[-2] = torch.addmm(seed_d.t() @ stack[m + n :], seed_u.t(), stack[n:m])
-        grads[-1] = seed_u.sum(0)
-        bar = None  # gradient of the loss by the layer's output stack
-        for i in reversed(range(len(weights) - 1)):
+        ws, a, augmented = ctx.workspace, ctx.diffusivity, ctx.augmented
+        if ctx.generation != ws.generation:  # a later forward pass reused the buffers: redo ours
+            ws = Workspace().setup(ctx.inputs, ws.error, [w.shape[0] for w in augmented[:-1]])
+            _forward(ws, ctx.inputs, a, augmented)
+        m, n, layers = ws.m, ws.n, ws.layers
+        seed = ctx.weighted * (2 * grad_loss)  # by (2 u at boundary and initial, D u)
+        grads = [seed @ layers[-1].out[:, n : m + n].t()]
+        bar = None  # by the layer's output stack (2 h', D h', h'_x)
+        for i in reversed(range(len(layers))):
+            layer = layers[i]
             if bar is None:
-                bar_z = _top_layer_backward(ctx, ctx.saved[i], seed_u, seed_d, w_out)
+                bar = ws.bars[i % 2][: layer.s.shape[0]]
+                torch.mul(augmented[-1][:, :-1].t(), seed, out=bar[:, n : m + n])
+                _top_layer_backward(ws, layer, bar, a)
             else:
-                bar_z = _layer_backward(ctx, ctx.saved[i], bar)
-            grads[2 * i] = (ctx.stacks[i].t() @ bar_z).t()  # MKL: 6x faster at 2 inputs
-            grads[2 * i + 1] = bar_z[:m].sum(0)
+                _layer_backward(ws, layer, bar, a)
+            below = ctx.inputs if i == 0 else layers[i - 1].out
+            grads.append(torch.mm(below, bar.t()).t())  # (W | b)'s; MKL: faster this way round
             if i > 0:
-                bar = bar_z @ weights[i]
-        return (None, None, None, None, None, *grads)
+                width = augmented[i].shape[1] - 1
+                bar = torch.mm(augmented[i][:, :-1].t(), bar, out=ws.bars[(i - 1) % 2][:width])
+        out = []
+        for grad in reversed(grads):
+            out += [grad[:, :-1], grad[:, -1]]
+        return (None, None, None, None, None, *out)
 
 
-def _tanh_from_double_(z2: Tensor) -> Tensor:
-    """tanh(z) = 2 sigmoid(2 z) - 1, in place on ``z2`` = 2 z."""
-    return torch.add(z2.new_full((), -1), z2.sigmoid_(), alpha=2, out=z2)
+def _forward(ws: Workspace, inputs: Tensor, a: float, augmented: list[Tensor]) -> _Layer:
+    """The hidden layers' pass into ``ws``'s buffers; returns the top layer."""
+    below = inputs
+    top = len(ws.layers) - 1
+    for i, layer in enumerate(ws.layers):
+        torch.mm(augmented[i], below, out=layer.z)
+        h2 = torch.sigmoid(layer.z_v, out=layer.h2)
+        torch.add(ws.minus_two, h2, alpha=4, out=h2)  # 2 tanh(z) = 4 sigmoid(2 z) - 2
+        torch.addcmul(ws.one, h2, h2, value=-0.25, out=layer.s)
+        layer.p.addcmul_(layer.h2_n, torch.mul(layer.z_x, layer.z_x, out=layer.sq), value=a)
+        if i < top:  # D h' and h'_x in one product; the top layer's h'_x feeds nothing
+            torch.mul(layer.z_t3, layer.s_n3, out=layer.out_t3)
+        else:
+            torch.mul(layer.p, layer.s_n, out=layer.out_d)
+        below = layer.out
+    return layer
 
 
-def _layer_backward(ctx, saved, bar: Tensor) -> Tensor:
-    """Gradient by the layer's stacked pre-activations (z, z_x, z_d) from ``bar``, the gradient
-    by its output stack (h, h_x, D h); ``bar``'s value rows are overwritten."""
-    n, a = ctx.n, ctx.a
-    h, s, tangents = saved
-    m = h.shape[0]
-    z_x, p = tangents[:n], tangents[n:]
-    h_n, s_n = h[:n], s[:n]
-    bar_h, bar_x, bar_d = bar[:m], bar[m : m + n], bar[m + n :]
-    bar_z = torch.empty_like(bar)
-    torch.mul(bar[m:].view(2, n, -1), s_n, out=bar_z[m:].view(2, n, -1))  # s bar_x; s bar_d
-    zx_bar_p = z_x * bar_z[m + n :]  # bar_p = s bar_d = bar_z_d
-    bar_z[m : m + n].addcmul_(h_n, zx_bar_p, value=4 * a)
-    bar_s = torch.mul(p, bar_d).addcmul_(z_x, bar_x)
-    bar_h[:n].addcmul_(z_x, zx_bar_p, value=2 * a).addcmul_(h_n, bar_s, value=-2)
-    torch.mul(s, bar_h, out=bar_z[:m])
-    return bar_z
+def _layer_backward(ws: Workspace, layer: _Layer, bar: Tensor, a: float) -> None:
+    """``bar``, the gradient by the layer's output stack (2 h', D h', h'_x), becomes in place the
+    gradient by its pre-activations (2 z, z_d, z_x)."""
+    m, n = ws.m, ws.n
+    width = bar.shape[0]
+    bar_d, bar_x = bar[:, m : m + n], bar[:, m + n :]
+    bar_s = torch.mul(layer.p, bar_d, out=ws.scratch[1][:width]).addcmul_(layer.z_x, bar_x)
+    bar[:, m:].view(width, 2, n).mul_(layer.s_n3)  # bar_d is now bar_p, the gradient by z_d
+    zx_bar_p = torch.mul(layer.z_x, bar_d, out=ws.scratch[0][:width])
+    bar_x.addcmul_(layer.h2_n, zx_bar_p, value=2 * a)
+    bar[:, :n].addcmul_(layer.z_x, zx_bar_p, value=a).addcmul_(layer.h2_n, bar_s, value=-0.5)
+    bar[:, :m].mul_(layer.s)
 
 
-def _top_layer_backward(ctx, saved, seed_u: Tensor, seed_d: Tensor, w_out: Tensor) -> Tensor:
-    """:func:`_layer_backward` for the last hidden layer, whose output feeds u (at the boundary
-    and initial points) and D u (interior) only: no gradient by h at the interior nor by h_x."""
-    n, a = ctx.n, ctx.a
-    h, s, tangents = saved
-    m = h.shape[0]
-    z_x, p = tangents[:n], tangents[n:]
-    h_n, s_n = h[:n], s[:n]
-    bar_d = seed_d * w_out
-    bar_z = h.new_empty(m + 2 * n, h.shape[1])
-    bar_p = torch.mul(s_n, bar_d, out=bar_z[m + n :])
-    zx_bar_p = z_x * bar_p
-    torch.addcmul(h.new_zeros(()), h_n, zx_bar_p, value=4 * a, out=bar_z[m : m + n])
-    bar_h = torch.empty_like(h)
-    torch.mul(z_x, zx_bar_p, out=bar_h[:n]).mul_(2 * a).addcmul_(h_n, p * bar_d, value=-2)
-    torch.mul(seed_u, w_out, out=bar_h[n:])
-    torch.mul(s, bar_h, out=bar_z[:m])
-    return bar_z
+def _top_layer_backward(ws: Workspace, layer: _Layer, bar: Tensor, a: float) -> None:
+    """:func:`_layer_backward` for the last hidden layer, whose output feeds u at the boundary and
+    initial points and D u at the interior ones only: ``bar`` holds those columns; the ones by
+    h' at the interior points and by h'_x are zero and are written here."""
+    m, n = ws.m, ws.n
+    width = bar.shape[0]
+    bar_d = bar[:, m : m + n]
+    bar_s = torch.mul(bar_d, layer.p, out=ws.scratch[1][:width])
+    bar_d.mul_(layer.s_n)
+    zx_bar_p = torch.mul(layer.z_x, bar_d, out=ws.scratch[0][:width])
+    torch.addcmul(ws.zero, layer.h2_n, zx_bar_p, value=2 * a, out=bar[:, m + n :])
+    torch.addcmul(ws.zero, layer.z_x, zx_bar_p, value=a, out=bar[:, :n])
+    bar[:, :n].addcmul_(layer.h2_n, bar_s, value=-0.5)
+    bar[:, :m].mul_(layer.s)

@@ -45,7 +45,12 @@ from azure_sciml.problems._checks import (
     check_positive_int,
 )
 from azure_sciml.problems._collocation import check_resampling, rad_sample, resample_due
-from azure_sciml.problems._heat_loss import MLPHeatLoss, stack_points, tanh_mlp_layers
+from azure_sciml.problems._heat_loss import (
+    MLPHeatLoss,
+    Workspace,
+    stack_points,
+    tanh_mlp_layers,
+)
 
 VARIANTS: dict[str, tuple[tuple[int, float], ...]] = {
     "sine": ((1, 1.0),),
@@ -123,11 +128,11 @@ class Heat:
         linears = tanh_mlp_layers(model)
         if linears is None:
             return self.autograd_loss(model)
-        inputs, target, row_weight = self._stacked_points()
+        inputs, target, weight = self._stacked_points()
         params = [t for layer in linears for t in (layer.weight, layer.bias)]
-        return MLPHeatLoss.apply(
-            inputs, target, row_weight, self.n_interior, self.diffusivity, *params
-        )
+        if getattr(self, "_workspace", None) is None:
+            self._workspace = Workspace()
+        return MLPHeatLoss.apply(inputs, target, weight, self.diffusivity, self._workspace, *params)
 
     def autograd_loss(self, model: nn.Module) -> Tensor:
         """The loss with the residual by nested autograd: any model (the fast path in

@@ -1,5 +1,6 @@
 """Heat PINN: the exact solution scores ~0, a wrong one does not, Adam learns, bad args fail."""
 
+import copy
 import functools
 import math
 
@@ -260,10 +261,10 @@ def test_fast_loss_passes_gradcheck():
     model = _perturbed_model(problem, F64)
     linears = heat_module.tanh_mlp_layers(model)
     params = [t for layer in linears for t in (layer.weight, layer.bias)]
-    inputs, target, row_weight = problem._stacked_points()
+    inputs, target, weight = problem._stacked_points()
 
     def loss(*params):
-        return heat_module.MLPHeatLoss.apply(inputs, target, row_weight, 12, 0.4, *params)
+        return heat_module.MLPHeatLoss.apply(inputs, target, weight, 0.4, None, *params)
 
     assert torch.autograd.gradcheck(loss, params)
 
@@ -297,3 +298,26 @@ def test_fast_loss_follows_resampled_and_restored_points():
     problem.load_state_dict(other.state_dict())
     problem.resample_every = 0
     assert problem.loss(model).item() == pytest.approx(other.autograd_loss(model).item(), rel=1e-13)
+
+
+def test_fast_loss_backward_after_a_later_forward_pass():
+    """The loss keeps its buffers between calls; a backward whose forward pass was overwritten by
+    a later one (two losses built before either backward) still gets its own gradient."""
+    problem = Heat(width=7, **SMALL)
+    model = _perturbed_model(problem, F64)
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.add_(0.1)
+    _, expected = _loss_and_grads(problem.autograd_loss, model)
+    model.zero_grad()
+    first = problem.loss(model)
+    second = problem.loss(other)
+    first.backward()
+    second.backward()
+    for got, want in zip((p.grad for p in model.parameters()), expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+    grads = [p.grad.clone() for p in other.parameters()]
+    _, expected = _loss_and_grads(problem.autograd_loss, other)
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
