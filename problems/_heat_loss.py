@@ -58,7 +58,8 @@ class _Layer:
     """One hidden layer's buffers and their column blocks (values | D | x, see
     :class:`MLPHeatLoss`): ``out`` the output stack with its bias row (2 under the values, 0
     under the tangents), ``z`` the pre-activations (2 z at the values; the D block becomes P),
-    ``s`` = 1 - tanh(z)^2 at the values, ``sq`` a scratch for z_x^2."""
+    ``s`` = 1 - tanh(z)^2 at the values; the gradient buffers and two scratch blocks (z_x^2 in
+    the forward pass), shared by the layers, come from :meth:`backward_buffers`."""
 
     def __init__(self, like: Tensor, width: int, m: int, n: int):
         r = m + 2 * n
@@ -72,7 +73,6 @@ class _Layer:
         self.z_x, self.z_t3 = self.z[:, m + n :], self.z[:, m:].view(width, 2, n)
         self.s = like.new_empty(width, m)
         self.s_n, self.s_n3 = self.s[:, :n], self.s[:, :n].view(width, 1, n)
-        self.sq = like.new_empty(width, n)
         self.zero = like.new_zeros(())
         self.top_columns = self.out[:, n : m + n]  # what the loss reads of the top layer
 
@@ -187,7 +187,7 @@ def _forward(ws: Workspace, inputs: Tensor, a: float, augmented: list[Tensor]) -
         h2 = torch.sigmoid(layer.z_v, out=layer.h2)
         torch.add(ws.minus_two, h2, alpha=4, out=h2)  # 2 tanh(z) = 4 sigmoid(2 z) - 2
         torch.addcmul(ws.one, h2, h2, value=-0.25, out=layer.s)
-        layer.p.addcmul_(layer.h2_n, torch.mul(layer.z_x, layer.z_x, out=layer.sq), value=a)
+        layer.p.addcmul_(layer.h2_n, torch.mul(layer.z_x, layer.z_x, out=layer.scratch[0]), value=a)
         if i < top:  # D h' and h'_x in one product; the top layer's h'_x feeds nothing
             torch.mul(layer.z_t3, layer.s_n3, out=layer.out_t3)
         else:
