@@ -19,7 +19,8 @@ says so.
 ``--losses`` times the losses alone instead: milliseconds per ``problem.loss(model)`` plus its
 backward at the initial parameters (median and minimum of ``--steps`` evaluations after 3 warm-up
 ones; CPU time of the process on the CPU, wall time on a GPU), in float32 and float64 (the dtype
-L-BFGS refinements need), alternating evaluation by evaluation.
+L-BFGS refinements need), alternating evaluation by evaluation, or with ``--block K`` every K
+evaluations (consecutive evaluations, as in training: each loss finds its buffers in cache).
 Heat and NeuralODE are timed beside another loss of theirs (Heat: the nested-autograd residual
 from before issue 17's fast losses, ``Heat.autograd_loss``; NeuralODE: the opt-in fixed-grid
 loss, ``loss_solver="grid_rk4"``, beside the default dopri5 solve at rtol 1e-7), with the ratio
@@ -29,6 +30,7 @@ at most 0.35). ``--train-first K`` trains each variant's model K Adam steps on i
 (the adaptive solve's cost grows as the field trains)::
 
     python benchmarks/run_speed.py --losses --problems Heat,NeuralODE --threads 1 --steps 100
+    python benchmarks/run_speed.py --losses --problems Heat --threads 1 --steps 400 --block 50
     python benchmarks/run_speed.py --losses --problems NeuralODE --threads 1 --train-first 750
 """
 
@@ -97,11 +99,12 @@ REFERENCE_LOSSES = {
 
 
 def time_losses(cls: type, evals: int, device: torch.device, train_first: int = 0,
-                reference: bool = True) -> dict[str, float]:
+                reference: bool = True, block: int = 1) -> dict[str, float]:
     """Median ms per loss + backward at seed 0's initial parameters (or after ``train_first``
     Adam steps on each variant's own loss), with the problem's float32 and float64 losses, and
-    where :data:`REFERENCE_LOSSES` has one the old loss beside each, alternating evaluation by
-    evaluation."""
+    where :data:`REFERENCE_LOSSES` has one the old loss beside each, alternating every ``block``
+    evaluations (1: evaluation by evaluation; more: consecutive evaluations, as a training run
+    makes them, so a loss finds its own buffers in cache)."""
     variants = {}
     for dtype in ("float32", "float64"):
         variants[dtype] = (cls(), "loss", dtype)
@@ -123,25 +126,29 @@ def time_losses(cls: type, evals: int, device: torch.device, train_first: int = 
     # CPU time on the CPU (what the process spent, not what a loaded machine's other jobs took)
     clock = time.process_time if device.type == "cpu" else time.perf_counter
     times: dict[str, list[float]] = {name: [] for name in variants}
-    for i in range(evals + 3):
+    block = max(1, block)
+    for i in range(3 + -(-evals // block)):  # 3 warm-up rounds
         for name, (model, loss) in losses.items():
-            start = clock()
-            model.zero_grad()
-            loss().backward()
-            sync(device)
-            if i >= 3:
-                times[name].append((clock() - start) * 1e3)
+            for _ in range(1 if i < 3 else block):
+                start = clock()
+                model.zero_grad()
+                loss().backward()
+                sync(device)
+                if i >= 3:
+                    times[name].append((clock() - start) * 1e3)
     return {f"{cls.__name__} {name}": (median(t), min(t)) for name, t in times.items()}
 
 
 def main_losses(args, classes, device) -> None:
     trained = f", after {args.train_first} Adam steps" if args.train_first else ""
-    print(f"# ms per loss evaluation + backward (median of {args.steps}{trained})")
+    order = f"blocks of {args.block}" if args.block > 1 else "evaluation by evaluation"
+    print(f"# ms per loss evaluation + backward (median of {args.steps}{trained}; variants "
+          f"alternating {order})")
     print(f"# {machine(device)}")
     print(f"# command: {command('run_speed.py', None)}")
     rows, fast_ratios = [], []
     for cls in classes:
-        timed = time_losses(cls, args.steps, device, args.train_first, not args.smoke)
+        timed = time_losses(cls, args.steps, device, args.train_first, not args.smoke, args.block)
         for name, (ms, fastest) in timed.items():
             label = REFERENCE_LOSSES.get(cls.__name__, ("",))[0]
             current = name.replace(f" {label}", "") if label and name.endswith(label) else None
@@ -170,6 +177,9 @@ def parse(argv=None) -> argparse.Namespace:
                     help="time loss + backward per problem instead of whole runs")
     ap.add_argument("--train-first", type=int, default=0,
                     help="with --losses: Adam steps on each loss before timing it (0)")
+    ap.add_argument("--block", type=int, default=1,
+                    help="with --losses: consecutive evaluations per variant before the next "
+                         "(1: alternate evaluation by evaluation)")
     args = ap.parse_args(argv)
     args.steps = args.steps or (4 if args.smoke else 500)
     args.repeats = args.repeats or (1 if args.smoke else 3)
