@@ -57,8 +57,9 @@ def tanh_mlp_layers(model: nn.Module) -> list[nn.Linear] | None:
 class _Layer:
     """One hidden layer's buffers and their column blocks (values | D | x, see
     :class:`MLPHeatLoss`): ``out`` the output stack with its bias row (2 under the values, 0
-    under the tangents), ``z`` the pre-activations (2 z at the values; the D block becomes P),
-    ``s`` = 1 - tanh(z)^2 at the values; the gradient buffers and two scratch blocks (z_x^2 in
+    under the tangents), ``z`` the pre-activations (2 z at the values; the D block becomes P;
+    the first layer's z_x is a column of its weight, its x block unused), ``s`` = 1 - tanh(z)^2
+    at the values; the gradient buffers and two scratch blocks (z_x^2 in
     the forward pass), shared by the layers, come from :meth:`backward_buffers`."""
 
     def __init__(self, like: Tensor, width: int, m: int, n: int):
@@ -67,7 +68,8 @@ class _Layer:
         self.out[width, :m] = 2
         out = self.out[:width]
         self.h2, self.h2_n = out[:, :m], out[:, :n]  # 2 h' at all points, at the interior ones
-        self.out_d, self.out_t3 = out[:, m : m + n], out[:, m:].view(width, 2, n)
+        self.out_d, self.out_x = out[:, m : m + n], out[:, m + n :]
+        self.out_t3 = out[:, m:].view(width, 2, n)
         self.z = like.new_empty(width, r)
         self.z_v, self.p = self.z[:, :m], self.z[:, m : m + n]
         self.z_x, self.z_t3 = self.z[:, m + n :], self.z[:, m:].view(width, 2, n)
@@ -183,15 +185,26 @@ def _forward(ws: Workspace, inputs: Tensor, a: float, augmented: list[Tensor]) -
     below = inputs
     top = len(ws.layers) - 1
     for i, layer in enumerate(ws.layers):
-        torch.mm(augmented[i], below, out=layer.z)
+        if i == 0:  # the input tangents are constant: z_x = W[:, 0] and z_d = W[:, 1], broadcast
+            torch.mm(augmented[0], inputs[:, : ws.m], out=layer.z_v)
+            layer.z_x = augmented[0][:, :1]
+        else:
+            torch.mm(augmented[i], below, out=layer.z)
         h2 = torch.sigmoid(layer.z_v, out=layer.h2)
         torch.add(ws.minus_two, h2, alpha=4, out=h2)  # 2 tanh(z) = 4 sigmoid(2 z) - 2
         torch.addcmul(ws.one, h2, h2, value=-0.25, out=layer.s)
-        layer.p.addcmul_(layer.h2_n, torch.mul(layer.z_x, layer.z_x, out=layer.scratch[0]), value=a)
-        if i < top:  # D h' and h'_x in one product; the top layer's h'_x feeds nothing
-            torch.mul(layer.z_t3, layer.s_n3, out=layer.out_t3)
+        if i == 0:
+            z_d, zx2 = augmented[0][:, 1:2], layer.z_x * layer.z_x
         else:
+            z_d, zx2 = layer.p, torch.mul(layer.z_x, layer.z_x, out=layer.scratch[0])
+        torch.addcmul(z_d, layer.h2_n, zx2, value=a, out=layer.p)  # P
+        if i == top:  # the top layer's h'_x feeds nothing
             torch.mul(layer.p, layer.s_n, out=layer.out_d)
+        elif i == 0:
+            torch.mul(layer.p, layer.s_n, out=layer.out_d)
+            torch.mul(layer.s_n, layer.z_x, out=layer.out_x)
+        else:  # D h' and h'_x in one product
+            torch.mul(layer.z_t3, layer.s_n3, out=layer.out_t3)
         below = layer.out
     return layer
 
