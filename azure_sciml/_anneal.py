@@ -77,6 +77,8 @@ class ControllerState:
     anchor_loss: float | None = None
     best_loss: float | None = None
     settled_loss: float | None = None  # the best loss before the first proposal
+    curvature: bool = False  # this stage's descents are the optimizer's quasi-Newton ones
+    recent: list[float] = field(default_factory=list)  # a quasi-Newton descent's last K+1 losses
     uphill: list[float] = field(default_factory=list)  # recent uphill changes (the loss scale)
     n_judged: int = 0  # counter of the Metropolis test's uniform draws
     n_proposals: int = 0
@@ -164,16 +166,19 @@ class Controller:
 
     # -- what the optimizer asks ---------------------------------------------------------------
 
-    def observe(self, loss: float) -> Decision:
+    def observe(self, loss: float, curvature: bool = False) -> Decision:
         """The loss at the current point (before this step's update); NaN/Inf for a failed
-        evaluation."""
+        evaluation. ``curvature``: if exploring starts at this step, its descents are the
+        optimizer's quasi-Newton ones (judged once converged from the first block on)."""
         st, s = self.state, self.settings
         if not math.isfinite(loss):
             return self._bad_loss()
         if st.phase == DONE or st.step >= s.sa_steps:
             return Decision()
         if st.phase == WAIT:
-            return self._wait(loss)
+            decision = self._wait(loss)
+            st.curvature = curvature and st.phase == SETTLE
+            return decision
         if st.phase == SETTLE:
             if st.step - st.start >= st.descent:
                 st.phase, st.anchor_loss = ANCHORED, loss
@@ -198,7 +203,7 @@ class Controller:
             return Advance()
         if st.step + self._longest_descent() >= s.sa_steps:
             return Advance()  # too late for a proposal to be judged: descend to the end
-        st.phase, st.since, st.block_loss = DESCEND, st.step, None
+        st.phase, st.since, st.block_loss, st.recent = DESCEND, st.step, None, []
         st.n_proposals += 1
         return Advance(propose=self._proposal_factor())
 
@@ -245,6 +250,12 @@ class Controller:
         return self.state.anchor_loss is not None and self.state.phase != DONE
 
     @property
+    def relaxing(self) -> bool:
+        """Whether the optimizer takes quasi-Newton steps now: while settling and descending,
+        and after the phase (the best point relaxed to the end of the run)."""
+        return self.state.curvature and self.state.phase in (SETTLE, DESCEND, DONE)
+
+    @property
     def exploring_or_settling(self) -> bool:
         """Whether a best point judged is saved apart from the parameters."""
         return self.state.phase in (SETTLE, ANCHORED, DESCEND)
@@ -257,7 +268,8 @@ class Controller:
         return asdict(self.state)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.state = ControllerState(**{**state, "uphill": list(state["uphill"])})
+        lists = {k: list(state.get(k, [])) for k in ("uphill", "recent")}
+        self.state = ControllerState(**{**state, **lists})
         sa_steps = self.state.stage_sa_steps  # a later stage's length, or back to the first's
         if sa_steps is None:
             sa_steps = self.__dict__.get("_first_sa_steps", self.settings.sa_steps)
@@ -318,6 +330,9 @@ class Controller:
             return into >= st.descent
         if into >= self._longest_descent():
             return True
+        if st.curvature:  # quasi-Newton: once its last K steps lowered L by at most η D
+            st.recent = [*st.recent, loss][-(s.interval + 1) :]
+            return into >= s.interval and st.recent[0] - loss <= s.converge * scale
         if into < st.descent - s.interval or (into - st.descent) % s.interval:
             return False
         previous, st.block_loss = st.block_loss, loss

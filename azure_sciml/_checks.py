@@ -32,6 +32,11 @@ def check_arguments(
         raise ValueError(f"Invalid settings value: {settings!r} (an _anneal.Settings)")
 
 
+def check_descent(descent: Any) -> None:
+    if descent not in ("auto", "adam"):
+        raise ValueError(f"Invalid descent value: {descent!r} ('auto' or 'adam')")
+
+
 def check_group(group: dict) -> None:
     """``ValueError`` naming the bad hyperparameter and its value."""
     lr = group["lr"]

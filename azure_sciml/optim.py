@@ -30,6 +30,7 @@ from azure_sciml._distributed import (
     warn_late_group,
 )
 from azure_sciml._noise import Noise
+from azure_sciml._relax import Relaxation, can_relax
 
 _GLOBAL = "azure"  # key of the optimizer-wide state in ``self.state`` (saved by ``state_dict``)
 SA_FRACTION = 0.9  # annealing phase as a fraction of ``total_steps``
@@ -166,6 +167,7 @@ class Azure(Optimizer):
         fused: bool | None = None,
         *,
         total_steps: int | None = None,
+        descent: str = "auto",
         settings: Settings | None = None,
         process_group: Any = None,
     ):
@@ -177,7 +179,10 @@ class Azure(Optimizer):
         _checks.check_arguments(
             T0, sa_steps, sa_momentum, sa_interval, sa_patience, seed, total_steps, settings
         )
+        _checks.check_descent(descent)
         super().__init__(params, defaults)
+        self.descent = descent
+        self._relax = Relaxation()
         self._length_given = sa_steps is not None or total_steps is not None
         if sa_steps is None:
             sa_steps = DEFAULT_SA_STEPS if total_steps is None else int(SA_FRACTION * total_steps)
@@ -202,7 +207,7 @@ class Azure(Optimizer):
 
     def __getstate__(self) -> dict[str, Any]:  # deepcopy and pickle keep the controller
         own = ("total_steps", "sa_steps", "sa_momentum", "_controller", "_noise", "_n_loss_evals",
-               "_warned", "_length_given", "_independent")  # a copy looks its group up again
+               "_warned", "_length_given", "_independent", "descent", "_relax")  # not the group
         return {**super().__getstate__(), **{k: self.__dict__[k] for k in own}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:  # load_state_dict ends here too
@@ -230,6 +235,7 @@ class Azure(Optimizer):
         self._controller.load_state_dict(g["controller"])
         self._noise.load_state_dict(g["noise"])
         self._n_loss_evals = g["n_loss_evals"]
+        self._relax.load_state_dict(g.get("relax", {}))
         if self._controller.state.stage:  # a later stage's schedule (new_stage)
             self.sa_steps = self._controller.settings.sa_steps
             self.total_steps = self._controller.state.stage_total_steps
@@ -239,6 +245,7 @@ class Azure(Optimizer):
             "controller": self._controller.state_dict(),
             "noise": self._noise.state_dict(),
             "n_loss_evals": self._n_loss_evals,
+            "relax": self._relax.state_dict(),
         }
 
     def set_run_length(self, total_steps: int) -> None:
@@ -295,12 +302,21 @@ class Azure(Optimizer):
             self._warned.add("length")
             _checks.warn_default_length(self.sa_steps)
         value, raised = self._judged_value(loss, raised)
-        decision = self._controller.observe(value)
+        was_relaxing = self._controller.relaxing and math.isfinite(value)
+        if was_relaxing:  # a quasi-Newton step that raised the loss goes back (and is halved)
+            value = self._relax.observe(self._relax_params(), value)
+        decision = self._controller.observe(value, self._curvature_allowed())
         if not math.isfinite(value) and "nonfinite" not in self._warned:
             self._warned.add("nonfinite")
             _checks.warn_nonfinite(value, self._controller.state.step - 1)
         self._act(decision)
-        if decision.update:
+        if decision.update and self._controller.relaxing:
+            if not was_relaxing:  # settling starts here: the first point of its descent
+                self._relax.reset()
+                self._relax.observe(self._relax_params(), value)
+            if not self._last_step():  # the run ends on an evaluated point
+                self._relax_update()
+        elif decision.update:
             self._adam_all(decision.lr_factor)
         self._after(self._controller.advance(can_propose=not raised))
         return loss
@@ -308,8 +324,12 @@ class Azure(Optimizer):
     @torch.no_grad()
     def finish(self) -> None:
         """End the annealing phase now: back to the best point judged if it beats the current
-        one (a proposal still descending is dropped); plain Adam from then on. Call it when a
-        run stops before ``sa_steps`` (``azure_sciml.fit`` does)."""
+        one (a proposal still descending is dropped); plain Adam from then on (quasi-Newton
+        descents: the last one goes on). Call it when a run stops before ``sa_steps``
+        (``azure_sciml.fit`` does); after the phase, with quasi-Newton descents, it leaves the
+        parameters at the last point evaluated and kept, not at a trial step."""
+        if self._controller.done and self._controller.relaxing:
+            self._relax.back_to_kept(self._relax_params())
         self._after(self._controller.finish())
 
     @torch.no_grad()
@@ -357,8 +377,10 @@ class Azure(Optimizer):
     def _after(self, advance) -> None:
         if advance.finish:
             _buffers.end_phase(self.state, self._sa_params(), advance.restore_best)
+            self._relax.reset()  # curvature descents: a last one, from the best point
             self._noise.free()
         elif advance.propose:
+            self._relax.reset()
             interval = self._controller.settings.interval
             _buffers.propose(self.state, self.param_groups, self._noise, interval,
                              advance.propose, self.sa_momentum)
@@ -368,6 +390,38 @@ class Azure(Optimizer):
             p for group in self.param_groups if not exploring or group["sigma"] > 0
             for p in group["params"] if p.requires_grad
         ]
+
+    # -- the quasi-Newton descent (azure_sciml._relax) -----------------------------------------
+
+    def _curvature_allowed(self) -> bool:
+        """``descent="auto"``: quasi-Newton descents for small models without weight decay."""
+        exploring = [g for g in self.param_groups if g["sigma"] > 0]
+        return (
+            self.descent == "auto" and all(g["weight_decay"] == 0 for g in exploring)
+            and can_relax(self._relax_params())
+        )
+
+    def _last_step(self) -> bool:
+        st = self._controller.state
+        total = st.stage_total_steps if st.stage else self.total_steps
+        return total is not None and st.step == total - 1
+
+    def _relax_params(self) -> list[Tensor]:
+        return self._sa_params(exploring=True)
+
+    def _relax_update(self) -> None:
+        """The exploring groups take the quasi-Newton step; the others Adam's."""
+        interval = self._controller.settings.interval
+        exploring = [g for g in self.param_groups if g["sigma"] > 0]
+        first = math.sqrt(sum(float(g["lr"]) ** 2 * _numel(g) for g in exploring))
+        longest = interval * math.sqrt(
+            sum((g["sigma"] * float(g["lr"])) ** 2 * _numel(g) for g in exploring)
+        )
+        self._relax.update(self._relax_params(), first, longest)
+        scratch = self.__dict__.setdefault("_adam_scratch", {})
+        for group in self.param_groups:
+            if group["sigma"] == 0:
+                _adam.adam_group(group, self.state, 1.0, scratch)
 
     # -- Adam ----------------------------------------------------------------------------------
 
@@ -397,3 +451,7 @@ class Azure(Optimizer):
         if any(group["sigma"] > 0 for group in self.param_groups):
             self._warned.add("unjudged")
             _checks.warn_unjudged()
+
+
+def _numel(group: dict) -> int:
+    return sum(p.numel() for p in group["params"] if p.requires_grad)

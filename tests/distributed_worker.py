@@ -12,7 +12,7 @@ import azure_sciml.optim as optim
 from azure_sciml import Azure
 
 STEPS = 100
-RUNS = {  # name: Azure's seed, how the loss reaches it, process_group
+RUNS = {  # name: Azure's seed, how the loss reaches it, process_group (quasi-Newton descents)
     "seed_closure": (0, "closure", None),
     "seed_loss": (0, "loss", None),
     "none_closure": (None, "closure", None),
@@ -20,6 +20,7 @@ RUNS = {  # name: Azure's seed, how the loss reaches it, process_group
     "independent": (None, "closure", False),
     "bare_step": (0, "bare", None),
 }
+ADAM_DESCENTS = ("adam_closure", "adam_loss")  # the same as seed_*, with descent="adam"
 
 
 def shard(rank):
@@ -29,13 +30,13 @@ def shard(rank):
     return x, torch.sin(3 * x)
 
 
-def train(rank, seed, mode, process_group):
+def train(rank, seed, mode, process_group, descent="auto"):
     torch.manual_seed(0)
     model = DDP(nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(),
                               nn.Linear(32, 1)))
     torch.manual_seed(1234 + rank)  # per-rank global seeds, as nanoGPT and DeiT set them
     opt = Azure(model.parameters(), lr=1e-2, total_steps=STEPS, sa_patience=0, sa_interval=5,
-                seed=seed, process_group=process_group)
+                seed=seed, process_group=process_group, descent=descent)
     x, y = shard(rank)
 
     def closure():
@@ -99,6 +100,8 @@ def run(rank, out, world_size=2):
             calls.clear()
             results[name] = train(rank, seed, mode, group)
             agreement_calls[name] = len(calls)
+        for name in ADAM_DESCENTS:
+            results[name] = train(rank, 0, name.split("_")[1], None, "adam")
         results["sharded"] = refuses_a_sharded_parameter()
         results["late_warning"] = warns_when_built_before_the_group(early)
     finally:

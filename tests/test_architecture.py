@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "azure_sciml"
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
-OPTIMIZER = ("optim", "_adam", "_anneal", "_buffers", "_checks", "_noise", "_distributed")
+OPTIMIZER = ("optim", "_adam", "_anneal", "_buffers", "_checks", "_noise", "_distributed",
+             "_relax", "_quasi_newton")
 KERNEL = "_noise_kernel"  # the optional CUDA kernel (triton), imported only on CUDA
 FRONT_ENDS = {"app", "config", "dashboard", "report"}  # may import the heavy libraries
 HEAVY = {"hydra", "omegaconf", "matplotlib", "gradio"}

@@ -153,9 +153,9 @@ def bowl_start(dim=20, seed=0):
 @pytest.mark.parametrize("settings, lag_bound, gap_bound",
                          [(None, 0.75, 1e-8), (Settings(give_up=None), 1.0, 1e-6)])
 def test_a_short_run_that_finds_nothing_ends_on_adams_own_path(settings, lag_bound, gap_bound):
-    """No proposal beats Adam's settled point: Azure ends exactly on Adam's trajectory, lagging
-    it by the steps spent exploring: at most give_up (0.75) of the phase, within 1e-8 of Adam's
-    loss here; without the early hand-over the whole phase, 7e-7 above Adam."""
+    """Adam descents: no proposal beats Adam's settled point, and Azure ends exactly on Adam's
+    trajectory, lagging it by the steps spent exploring: at most give_up (0.75) of the phase,
+    within 1e-8 of Adam's loss here; without the early hand-over the whole phase, 7e-7 above."""
     steps, lr = 400, 0.05
     x, loss_of = bowl_start()
     adam = torch.optim.Adam([x], lr=lr, foreach=True)
@@ -165,13 +165,30 @@ def test_a_short_run_that_finds_nothing_ends_on_adams_own_path(settings, lag_bou
         path.append(x.detach().clone())
     adam_loss = float(loss_of().detach()) - 1e3
     x, loss_of = bowl_start()
-    opt = Azure([x], lr=lr, seed=0, total_steps=steps, settings=settings)
+    opt = Azure([x], lr=lr, seed=0, total_steps=steps, settings=settings, descent="adam")
     drive(opt, [x], loss_of, steps)
     st = opt._controller.state
     assert st.n_proposals > 0 and st.best_loss == st.settled_loss  # explored, found nothing
     lag = next(steps - k for k in range(steps, -1, -1) if torch.equal(path[k], x.detach()))
     assert 0 < lag <= lag_bound * (opt.sa_steps - st.start) + 1
     assert 0 <= float(loss_of().detach()) - 1e3 - adam_loss < gap_bound
+
+
+@pytest.mark.parametrize("settings", [None, Settings(give_up=None)])
+def test_a_short_run_that_finds_nothing_ends_no_worse_than_adam_with_curvature(settings):
+    """Quasi-Newton descents (the default): settling relaxes Adam's settled point to the bottom
+    of the bowl, no proposal beats it, and the run ends there, below Adam's own end point."""
+    steps, lr = 400, 0.05
+    x, loss_of = bowl_start()
+    adam = torch.optim.Adam([x], lr=lr, foreach=True)
+    drive(adam, [x], loss_of, steps)
+    adam_loss = float(loss_of().detach()) - 1e3
+    x, loss_of = bowl_start()
+    opt = Azure([x], lr=lr, seed=0, total_steps=steps, settings=settings)
+    drive(opt, [x], loss_of, steps)
+    st = opt._controller.state
+    assert st.curvature and st.n_proposals > 0 and st.n_accepted < st.n_proposals
+    assert float(loss_of().detach()) - 1e3 <= adam_loss
 
 
 # -- affine invariance and robustness ----------------------------------------------------------
