@@ -148,7 +148,7 @@ class MLPHeatLoss(torch.autograd.Function):
         weighted = error * weight
         loss = torch.dot(weighted.view(-1), error.view(-1))
         ctx.diffusivity, ctx.workspace, ctx.generation = diffusivity, ws, ws.generation
-        ctx.inputs, ctx.augmented, ctx.weighted = inputs, augmented, weighted
+        ctx.inputs, ctx.target, ctx.augmented, ctx.weighted = inputs, target, augmented, weighted
         return loss
 
     @staticmethod
@@ -156,7 +156,7 @@ class MLPHeatLoss(torch.autograd.Function):
     def backward(ctx, grad_loss):
         ws, a, augmented = ctx.workspace, ctx.diffusivity, ctx.augmented
         if ctx.generation != ws.generation:  # a later forward pass reused the buffers: redo ours
-            ws = Workspace().setup(ctx.inputs, ws.error, [w.shape[0] for w in augmented[:-1]])
+            ws = Workspace().setup(ctx.inputs, ctx.target, [w.shape[0] for w in augmented[:-1]])
             _forward(ws, ctx.inputs, a, augmented)
         layers = ws.layers
         seed = ctx.weighted * (2 * grad_loss)  # by (2 u at boundary and initial, D u)
