@@ -29,6 +29,28 @@ MEMORY = 10  # (s, y) pairs kept
 MAX_HALVINGS = 20  # halvings of one step before the memory is dropped (steepest descent again)
 
 
+def allowed(descent: str, param_groups: list[dict], params: list[Tensor]) -> bool:
+    """``descent="auto"``: quasi-Newton descents for the exploring ``params`` of a small model
+    whose exploring groups have no weight decay (its gradient term is not in the loss)."""
+    exploring = [g for g in param_groups if g["sigma"] > 0]
+    return (
+        descent == "auto" and all(g["weight_decay"] == 0 for g in exploring)
+        and can_relax(params)
+    )
+
+
+def step_lengths(param_groups: list[dict], interval: int) -> tuple[float, float]:
+    """The length of a first step (Adam's: ``lr`` per coordinate) and the cap on every step (a
+    proposal's typical length: ``sigma · lr · K`` per coordinate), over the exploring groups."""
+    first = longest = 0.0
+    for g in param_groups:
+        if g["sigma"] > 0:
+            n = sum(p.numel() for p in g["params"] if p.requires_grad)
+            first += float(g["lr"]) ** 2 * n
+            longest += (g["sigma"] * float(g["lr"]) * interval) ** 2 * n
+    return math.sqrt(first), math.sqrt(longest)
+
+
 def can_relax(params: list[Tensor]) -> bool:
     """One device, one real floating dtype, at most :data:`MAX_PARAMS` elements."""
     if not params or sum(p.numel() for p in params) > MAX_PARAMS:

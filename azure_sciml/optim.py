@@ -30,7 +30,7 @@ from azure_sciml._distributed import (
     warn_late_group,
 )
 from azure_sciml._noise import Noise
-from azure_sciml._relax import Relaxation, can_relax
+from azure_sciml._relax import Relaxation, allowed, step_lengths
 
 _GLOBAL = "azure"  # key of the optimizer-wide state in ``self.state`` (saved by ``state_dict``)
 SA_FRACTION = 0.9  # annealing phase as a fraction of ``total_steps``
@@ -69,6 +69,12 @@ class Azure(Optimizer):
             Adam update (identical to torch.optim.Adam):
                 g ← g_k + λ θ;  m ← β1 m + (1-β1) g;  v ← β2 v + (1-β2) |g|²
                 θ ← θ - γ/(1-β1^t) · m / (sqrt(v/(1-β2^t)) + ε)
+            curvature (descent="auto": ≤ 100k exploring parameters, λ = 0): settling, descents
+            and the rest after the phase take quasi-Newton steps instead (azure_sciml._relax):
+                L_k > L_kept: θ ← θ_kept, L_k ← L_kept, d ← d/2;  else keep (θ_k, L_k, g_k),
+                d ← -H g_k (L-BFGS, last 10 pairs; none: length γ sqrt(n)), |d| ≤ σγK sqrt(n)
+                θ ← θ_kept + d (not at the last step);  judged once the last K steps lowered
+                L by at most η D
             anchored, k + 1 + (longest descent) < S:  propose   (groups with σ > 0)
                 d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I);  θ ← θ + w σ γ K d;  m, v, t ← 0
                 w = 1 for long descents, else 1 / (1 + exp(10 ((k-k0)/(S-k0) - 1/2)))
@@ -85,7 +91,9 @@ class Azure(Optimizer):
 
     Where Azure gets its loss: ``step(closure)`` as with any torch optimizer (one evaluation per
     step: the Metropolis test spends the step it judges), or, in a plain loop, the loss you already
-    computed: ``loss.backward(); opt.step(loss=loss)``. Both give the test the same numbers.
+    computed: ``loss.backward(); opt.step(loss=loss)``. Both give the test the same numbers. A
+    small model's descents use curvature (quasi-Newton steps, one evaluation each: basin-hopping's
+    relaxations without a line search); large ones and ``descent="adam"`` Adam's (Azure v2).
 
     Run length: give ``total_steps`` (your number of ``step`` calls) and the annealing phase is
     its first 90%, followed by plain Adam from the best point judged. A driver that knows the
@@ -95,22 +103,16 @@ class Azure(Optimizer):
     returns to the best point judged instead of leaving the parameters at a half-descended
     proposal.
 
-    When the objective changes mid-run (a mask, a curriculum stage, resampled collocation
-    points, new loss weights), tell Azure, or it judges the new losses against the old
-    objective's anchor and best point, and may end the run back at a point that was best for the
-    old one. Give each stage its own length and end it at its best point before using the
-    parameters::
+    When the objective changes mid-run (a mask, a curriculum stage, resampled points, new loss
+    weights), tell Azure, or it judges the new losses against the old objective's points::
 
-        opt = Azure(params, lr, total_steps=n_first)   # the first objective's steps
-        ...                                            # n_first steps
+        opt = Azure(params, lr, total_steps=n_first)   # n_first steps, then
         opt.finish()                                   # parameters <- the best point judged
-        mask = coef.abs() > tol                        # computed from that point
-        coef.data.mul_(mask)
+        coef.data.mul_(coef.abs() > tol)               # a mask computed from that point
         opt.new_stage(total_steps=n_second)            # a fresh schedule for the new objective
 
-    :meth:`new_stage` ends the current stage as :meth:`finish` does (so for a curriculum or a
-    resampling it is the only call needed); :meth:`settled` shows the best point judged without
-    ending anything (to log or validate it mid-run).
+    (:meth:`new_stage` alone ends a stage as :meth:`finish` does; :meth:`settled` shows the best
+    point judged without ending anything.)
 
     Scale of a proposal: ``sigma · lr · sa_interval`` per coordinate (the distance Adam travels
     in one descent block), so one default suits different weight scales; ``T0`` is measured in
@@ -134,16 +136,16 @@ class Azure(Optimizer):
             one from torch's global generator, so ``torch.manual_seed`` makes runs repeatable.
         fused: ``True`` runs the Adam part with torch's fused kernel (CPU and CUDA).
         total_steps: the run's number of steps; sets ``sa_steps`` to 90% of it unless given.
+        descent: ``"auto"`` (quasi-Newton descents for models of at most 100k exploring
+            parameters without weight decay, Adam's otherwise) or ``"adam"`` (always Adam's).
         settings: :class:`azure_sciml._anneal.Settings` for ablation studies of the algorithm's
             fixed constants (its ``sa_steps``, ``T0``, ``interval`` and ``patience`` come from
             the arguments above).
-        process_group: the ranks that train one model (DDP, Lightning's ``ddp``, ``torchrun``).
-            ``None``: the default group if ``torch.distributed`` is initialised when Azure is
-            built; a ``ProcessGroup``: that one; ``False``: none (each process its own chain).
-            Under a group of several ranks every rank uses rank 0's seed and judges the mean loss
-            over the ranks, so all take the same decisions and replicated parameters stay
-            bit-identical; the cost is one ``all_reduce`` of two numbers per step given a loss (a
-            bare ``step()`` has none). Sharded parameters (FSDP, ``DTensor``) raise ValueError.
+        process_group: the ranks that train one model (DDP, Lightning's ``ddp``, ``torchrun``):
+            ``None``, the default group if initialised when Azure is built; a ``ProcessGroup``;
+            ``False``, none (each process its own chain). Every rank uses rank 0's seed and
+            judges the mean loss (one ``all_reduce`` of two numbers a step given a loss), so
+            replicated parameters stay bit-identical; sharded ones (FSDP, DTensor) are refused.
 
     float16 parameters: a restart zeroes only the first moment (a restarted second moment would
     underflow). Counters (:meth:`stats`): ``n_loss_evals`` (losses seen: closure calls and
@@ -305,7 +307,8 @@ class Azure(Optimizer):
         was_relaxing = self._controller.relaxing and math.isfinite(value)
         if was_relaxing:  # a quasi-Newton step that raised the loss goes back (and is halved)
             value = self._relax.observe(self._relax_params(), value)
-        decision = self._controller.observe(value, self._curvature_allowed())
+        curvature = allowed(self.descent, self.param_groups, self._relax_params())
+        decision = self._controller.observe(value, curvature)
         if not math.isfinite(value) and "nonfinite" not in self._warned:
             self._warned.add("nonfinite")
             _checks.warn_nonfinite(value, self._controller.state.step - 1)
@@ -393,14 +396,6 @@ class Azure(Optimizer):
 
     # -- the quasi-Newton descent (azure_sciml._relax) -----------------------------------------
 
-    def _curvature_allowed(self) -> bool:
-        """``descent="auto"``: quasi-Newton descents for small models without weight decay."""
-        exploring = [g for g in self.param_groups if g["sigma"] > 0]
-        return (
-            self.descent == "auto" and all(g["weight_decay"] == 0 for g in exploring)
-            and can_relax(self._relax_params())
-        )
-
     def _last_step(self) -> bool:
         st = self._controller.state
         total = st.stage_total_steps if st.stage else self.total_steps
@@ -411,13 +406,8 @@ class Azure(Optimizer):
 
     def _relax_update(self) -> None:
         """The exploring groups take the quasi-Newton step; the others Adam's."""
-        interval = self._controller.settings.interval
-        exploring = [g for g in self.param_groups if g["sigma"] > 0]
-        first = math.sqrt(sum(float(g["lr"]) ** 2 * _numel(g) for g in exploring))
-        longest = interval * math.sqrt(
-            sum((g["sigma"] * float(g["lr"])) ** 2 * _numel(g) for g in exploring)
-        )
-        self._relax.update(self._relax_params(), first, longest)
+        lengths = step_lengths(self.param_groups, self._controller.settings.interval)
+        self._relax.update(self._relax_params(), *lengths)
         scratch = self.__dict__.setdefault("_adam_scratch", {})
         for group in self.param_groups:
             if group["sigma"] == 0:
@@ -452,6 +442,3 @@ class Azure(Optimizer):
             self._warned.add("unjudged")
             _checks.warn_unjudged()
 
-
-def _numel(group: dict) -> int:
-    return sum(p.numel() for p in group["params"] if p.requires_grad)

@@ -70,3 +70,12 @@ def test_run_speed_smoke(capsys, one_thread):
     if rows:
         assert found[0][0][:4] == ["problem", "params", "Adam", "Azure"]
         assert "Azure / Adam" in found[0][0]
+
+
+def test_staged_prints_one_row_per_variant(capsys):
+    load("staged").main(["--seeds", "1"])
+    rows = tables(capsys.readouterr().out)[0]
+    assert [r[:2] for r in rows[2:]] == [["adam", "–"], ["protocol", "auto"],
+                                          ["no_protocol", "auto"], ["protocol", "adam"],
+                                          ["no_protocol", "adam"]]
+    assert all(r[2] in ("0/1", "1/1") for r in rows[2:])
