@@ -143,7 +143,7 @@ def fit(
         opt = optimizer(_param_groups(problem, model, counter.params))
         hand_over_run_length(opt, budget)
         sched = scheduler(opt) if scheduler is not None else None
-    loop = _Loop(problem, model, opt, sched, counter, config)
+    loop = _Loop(problem, model, opt, sched, counter, config, budget)
     if resume and checkpoint is not None and Path(checkpoint).exists():
         loop.load(Path(checkpoint))
     bar = _progress_bar(budget, progress, initial=counter.n_loss)
@@ -221,16 +221,19 @@ def _check_fit_args(on_nonfinite: str, checkpoint, checkpoint_every: int, every:
 class _Loop:
     """The run's mutable state: one step at a time, saved to and loaded from a checkpoint."""
 
-    def __init__(self, problem, model, opt, sched, counter: _Counter, config=None):
+    def __init__(self, problem, model, opt, sched, counter: _Counter, config=None, budget=0):
         self.problem, self.model, self.opt, self.sched, self.counter = (
             problem, model, opt, sched, counter
         )
+        self.budget = budget
         self.config = None if config is None else dict(config)
         self.n_steps, self.wall, self.status, self.message = 0, 0.0, "ok", ""
 
     def step(self, on_nonfinite: str) -> None:
+        stages = getattr(self.problem, "n_resamples", None)
         try:
             self.opt.step(self.counter)
+            self._new_objective(stages)
         except NonFiniteLoss as err:
             self.message = f"step {self.n_steps}: {err}"
             log.warning("%s (%s)", self.message, on_nonfinite)
@@ -240,6 +243,16 @@ class _Loop:
         self.n_steps += 1
         if self.sched is not None:
             self.sched.step()
+
+    def _new_objective(self, stages: int | None) -> None:
+        """A problem that changes its objective (``n_resamples``: fresh collocation points) tells
+        an optimizer with stages (Azure's ``new_stage``) after the step that saw the change; the
+        new stage runs to the end of the budget."""
+        if stages is None or self.problem.n_resamples == stages:
+            return
+        new_stage = getattr(self.opt, "new_stage", None)
+        if callable(new_stage):
+            new_stage(total_steps=max(self.budget - self.counter.n_loss, 1))
 
     def state_dict(self) -> dict[str, Any]:
         c = self.counter

@@ -15,6 +15,7 @@ example draws with ``np.random.choice(..., replace=False)``), so a seeded run is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -39,6 +40,15 @@ def resample_due(every: int, done: int, until: float, steps: int) -> bool:
     """Whether fresh points come before the next loss evaluation, ``done`` evaluations in: every
     ``every`` evaluations (0: never) until ``until`` of the ``steps`` budget."""
     return every > 0 and 0 < done < until * steps and done % every == 0
+
+
+def resamples_done(every: int, done: int, until: float, steps: int) -> int:
+    """How many times fresh points came in the first ``done`` loss evaluations (``resample_due``
+    before evaluation d + 1 for d = every, 2 every, ... below ``until · steps``)."""
+    if every <= 0 or done < 2:
+        return 0
+    last = min(done - 1, math.ceil(until * steps) - 1)
+    return max(last // every, 0)
 
 
 def rad_sample(

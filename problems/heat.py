@@ -46,7 +46,12 @@ from azure_sciml.problems._checks import (
     check_positive_float,
     check_positive_int,
 )
-from azure_sciml.problems._collocation import check_resampling, rad_sample, resample_due
+from azure_sciml.problems._collocation import (
+    check_resampling,
+    rad_sample,
+    resample_due,
+    resamples_done,
+)
 from azure_sciml.problems._heat_loss import (
     MLPHeatLoss,
     Workspace,
@@ -189,6 +194,14 @@ class Heat:
 
     def _resample_due(self) -> bool:
         return resample_due(self.resample_every, self.n_loss_evals, self.resample_until, self.steps)
+
+    @property
+    def n_resamples(self) -> int:
+        """Times the collocation points changed so far: ``fit`` starts a new stage of Azure's
+        at each (the objective changed)."""
+        return resamples_done(
+            self.resample_every, self.n_loss_evals, self.resample_until, self.steps
+        )
 
     def _stacked_points(self) -> tuple[Tensor, Tensor, Tensor]:
         """``MLPHeatLoss``'s inputs for the current points, rebuilt when they change."""

@@ -100,6 +100,27 @@ def test_same_seed_same_points_and_weights():
     assert not torch.equal(points_a, points_c)
 
 
+@pytest.mark.parametrize("every, until, expected", [(0, 1.0, 0), (50, 1.0, 3), (50, 0.5, 1)])
+def test_fit_starts_a_new_stage_of_azures_at_each_resampling(every, until, expected):
+    """n_resamples counts the fresh draws (before evaluations 51, 101, 151 of 200, those below
+    resample_until); fit() calls Azure.new_stage after each, the new stage running to the end."""
+    from azure_sciml import Azure
+
+    built = []
+
+    def azure(params):
+        built.append(Azure(params, lr=1e-3))
+        return built[0]
+
+    problem = Heat(resample_every=every, resample_until=until, steps=200, **SMALL)
+    fit(problem, azure, seed=0)
+    assert problem.n_resamples == expected
+    state = built[0]._controller.state
+    assert state.stage == expected
+    if expected:  # told after the step that drew them: evaluation 50 k + 1
+        assert state.stage_total_steps == 200 - 50 * expected - 1
+
+
 def test_resampling_draws_new_points_every_n_evaluations():
     torch.manual_seed(0)
     problem = Heat(resample_every=2, **SMALL)
