@@ -146,8 +146,9 @@ def resampled(kind: str, seed: int = 0, stages: int = 4, steps: int = 400, lr: f
     return float((coef.detach() - TRUE).square().sum())
 
 
-def wins(values: list[float], baseline: list[float], tol: float = 1e-12) -> str:
-    """W/T/L against the baseline, paired by seed (lower is better; ties within ``tol``)."""
+def wins(values: list[float], baseline: list[float], tol: float = 1e-6) -> str:
+    """W/T/L against the baseline, paired by seed (lower is better; ties within ``tol``, relative:
+    runs that differ only at rounding)."""
     w = sum(v < b - tol * max(1.0, abs(b)) for v, b in zip(values, baseline, strict=True))
     lose = sum(v > b + tol * max(1.0, abs(b)) for v, b in zip(values, baseline, strict=True))
     return f"{w}/{len(values) - w - lose}/{lose}"
