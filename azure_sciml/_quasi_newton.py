@@ -68,16 +68,22 @@ def _scaling(update: str, b: float, h: float, n: int) -> tuple[float, float]:
     return (1.0 - theta) / (1.0 + a * theta), tau
 
 
-def two_loop(s_list: list[Tensor], y_list: list[Tensor], g: Tensor, gamma: float) -> Tensor:
-    """H g of the limited-memory BFGS matrix with H_0 = gamma I."""
+def two_loop(
+    s_list: list[Tensor], y_list: list[Tensor], g: Tensor, gamma: float,
+    ys: list[float] | None = None,
+) -> Tensor:
+    """H g of the limited-memory BFGS matrix with H_0 = gamma I (``ys``: the pairs' y's, if the
+    caller keeps them)."""
+    if ys is None:
+        ys = [float(y.dot(s)) for s, y in zip(s_list, y_list, strict=True)]
     q = g.clone()
     alphas = []
-    for s, y in zip(reversed(s_list), reversed(y_list), strict=True):
-        alpha = float(s.dot(q)) / float(y.dot(s))
+    for s, y, sy in zip(reversed(s_list), reversed(y_list), reversed(ys), strict=True):
+        alpha = float(s.dot(q)) / sy
         q.add_(y, alpha=-alpha)
         alphas.append(alpha)
     q.mul_(gamma)
-    for s, y, alpha in zip(s_list, y_list, reversed(alphas), strict=True):
-        beta = float(y.dot(q)) / float(y.dot(s))
+    for s, y, sy, alpha in zip(s_list, y_list, ys, reversed(alphas), strict=True):
+        beta = float(y.dot(q)) / sy
         q.add_(s, alpha=alpha - beta)
     return q

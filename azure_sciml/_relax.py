@@ -79,6 +79,8 @@ class Relaxation:
         self.backtrack = False  # the point just seen raised the loss: halve the step
         self.s: list[Tensor] = []
         self.y: list[Tensor] = []
+        self.ys: list[float] = []  # y's of each pair
+        self.yy = 0.0  # y'y of the last pair
 
     def observe(self, params: list[Tensor], loss: float) -> float:
         """The loss at the parameters (their ``.grad`` filled in). A rise sends the parameters
@@ -91,8 +93,10 @@ class Relaxation:
         x, g = _flat(params), _flat([_grad(p) for p in params])
         if self.x is not None:
             s, y = x - self.x, g - self.g
-            if float(s.dot(y)) > 1e-10 * float(s.dot(s)) ** 0.5 * float(y.dot(y)) ** 0.5:
+            ys, yy = float(y.dot(s)), float(y.dot(y))
+            if ys > 1e-10 * float(s.dot(s)) ** 0.5 * yy**0.5:
                 self.s, self.y = [*self.s, s][-MEMORY:], [*self.y, y][-MEMORY:]
+                self.ys, self.yy = [*self.ys, ys][-MEMORY:], yy
         self.x, self.g, self.f, self.backtrack = x, g, loss, False
         return loss
 
@@ -105,7 +109,7 @@ class Relaxation:
             self.d.mul_(0.5)
         else:
             if self.backtrack:  # the direction does not descend: forget the curvature, and
-                self.s, self.y = [], []  # go on from the length reached
+                self.s, self.y, self.ys = [], [], []  # go on from the length reached
                 first = float(self.d.norm())
             self.halvings = 0
             self.d = self._direction(first)
@@ -123,11 +127,10 @@ class Relaxation:
 
     def _direction(self, first: float) -> Tensor:
         if self.s:
-            s, y = self.s[-1], self.y[-1]
-            d = -two_loop(self.s, self.y, self.g, float(s.dot(y)) / float(y.dot(y)))
+            d = -two_loop(self.s, self.y, self.g, self.ys[-1] / self.yy, self.ys)
             if float(d.dot(self.g)) < 0:
                 return d
-            self.s, self.y = [], []
+            self.s, self.y, self.ys = [], [], []
         norm = float(self.g.norm())
         return -self.g * (first / norm) if norm > 0 else torch.zeros_like(self.g)
 
@@ -139,6 +142,8 @@ class Relaxation:
         self.reset()
         for k, v in state.items():
             setattr(self, k, list(v) if k in ("s", "y") else v)
+        self.ys = [float(y.dot(s)) for s, y in zip(self.s, self.y, strict=True)]
+        self.yy = float(self.y[-1].dot(self.y[-1])) if self.y else 0.0
 
 
 def _flat(tensors: list[Tensor]) -> Tensor:

@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from azure_sciml import _adam, _buffers, _checks
-from azure_sciml._anneal import Controller, ControllerState, Decision, Settings
+from azure_sciml._anneal import WAIT, Controller, ControllerState, Decision, Settings
 from azure_sciml._distributed import (
     agree_on_seed,
     default_group_started_later,
@@ -307,7 +307,8 @@ class Azure(Optimizer):
         was_relaxing = self._controller.relaxing and math.isfinite(value)
         if was_relaxing:  # a quasi-Newton step that raised the loss goes back (and is halved)
             value = self._relax.observe(self._relax_params(), value)
-        curvature = allowed(self.descent, self.param_groups, self._relax_params())
+        curvature = self._controller.state.phase == WAIT and allowed(  # read at k0 only
+            self.descent, self.param_groups, self._relax_params())
         decision = self._controller.observe(value, curvature)
         if not math.isfinite(value) and "nonfinite" not in self._warned:
             self._warned.add("nonfinite")
