@@ -79,3 +79,10 @@ def test_staged_prints_one_row_per_variant(capsys):
                                           ["no_protocol", "auto"], ["protocol", "adam"],
                                           ["no_protocol", "adam"]]
     assert all(r[2] in ("0/1", "1/1") for r in rows[2:])
+
+
+def test_descent_cost_prints_three_rows_a_problem(capsys):
+    load("descent_cost").main(["--steps", "200", "--repeats", "1"])
+    rows = tables(capsys.readouterr().out)[0][2:]
+    assert [r[0] for r in rows] == ["LJ13"] * 3 + ["MLP"] * 3
+    assert all(float(r[3]) > 0 for r in rows) and rows[0][3] == "1.00"
