@@ -180,6 +180,9 @@ def test_sweep_through_sbatch_equals_joblib_and_resumes_a_cancelled_job(tmp_path
     finish(relaunch, timeout=300)
     second = array_ids(slurm_dir)[-1]
     assert second != first
+    # the launcher exits once the results are written; SLURM may list a task as RUNNING
+    # (completing) a moment longer, so wait for the array to leave the queue before reading
+    wait_for(lambda: not queued(second), 60, f"array {second} to leave the queue")
     assert set(slurm_states(second).values()) == {"COMPLETED"}
     bar = task_log(slurm_dir, second, CANCELLED_JOB, "err")
     assert re.search(rf"\b(\d+)/{LONG_STEPS}\b", bar).group(1) == str(stopped_at)  # resumed
