@@ -73,7 +73,12 @@ from azure_sciml.problems._checks import (
     check_positive_int,
     is_real,
 )
-from azure_sciml.problems._collocation import check_resampling, rad_sample, resample_due
+from azure_sciml.problems._collocation import (
+    check_resampling,
+    rad_sample,
+    resample_due,
+    resamples_done,
+)
 from azure_sciml.problems.heat import field_errors, tanh_mlp
 
 TWO_PI = 2 * math.pi
@@ -222,6 +227,13 @@ class _Periodic:
 
     def _resample_due(self) -> bool:
         return resample_due(self.resample_every, self.n_loss_evals, self.resample_until, self.steps)
+
+    @property
+    def n_resamples(self) -> int:
+        """Times the residual points changed so far (``fit`` starts a new Azure stage at each)."""
+        return resamples_done(
+            self.resample_every, self.n_loss_evals, self.resample_until, self.steps
+        )
 
     def _uniform(self, n: int) -> Tensor:
         """``n`` points uniform in [0, 2 pi) x [0, 1), drawn on the CPU (device-independent)."""

@@ -170,9 +170,15 @@ def test_uniform_resampling_draws_fresh_points():
     problem = built(Reaction, resample_every=3, resample_until=1.0, steps=10)
     model = ExactSolution(problem)
     before = problem.residual_points.clone()
-    for _ in range(4):
+    counts = []
+    for _ in range(10):
+        current = problem.residual_points.clone()
         problem.loss(model)
+        counts.append((problem.n_resamples, not torch.equal(current, problem.residual_points)))
     assert not torch.equal(before, problem.residual_points)
+    # fresh points before evaluations 4 and 7 and 10: n_resamples counts each as it happens
+    assert [n for n, _ in counts] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]
+    assert [k for k, (_, fresh) in enumerate(counts) if fresh] == [3, 6, 9]
 
 
 def test_state_dict_restores_the_points():
