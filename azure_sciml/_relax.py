@@ -80,7 +80,7 @@ class Relaxation:
         self.s: list[Tensor] = []
         self.y: list[Tensor] = []
         self.ys: list[float] = []  # y's of each pair
-        self.yy = 0.0  # y'y of the last pair
+        self.gamma = 1.0  # H_0's scale: s'y / y'y of the last pair
 
     def observe(self, params: list[Tensor], loss: float) -> float:
         """The loss at the parameters (their ``.grad`` filled in). A rise sends the parameters
@@ -96,7 +96,7 @@ class Relaxation:
             ys, yy = float(y.dot(s)), float(y.dot(y))
             if ys > 1e-10 * float(s.dot(s)) ** 0.5 * yy**0.5:
                 self.s, self.y = [*self.s, s][-MEMORY:], [*self.y, y][-MEMORY:]
-                self.ys, self.yy = [*self.ys, ys][-MEMORY:], yy
+                self.ys, self.gamma = [*self.ys, ys][-MEMORY:], ys / yy
         self.x, self.g, self.f, self.backtrack = x, g, loss, False
         return loss
 
@@ -127,7 +127,7 @@ class Relaxation:
 
     def _direction(self, first: float) -> Tensor:
         if self.s:
-            d = -two_loop(self.s, self.y, self.g, self.ys[-1] / self.yy, self.ys)
+            d = -two_loop(self.s, self.y, self.g, self.gamma, self.ys)
             if float(d.dot(self.g)) < 0:
                 return d
             self.s, self.y, self.ys = [], [], []
@@ -143,7 +143,7 @@ class Relaxation:
         for k, v in state.items():
             setattr(self, k, list(v) if k in ("s", "y") else v)
         self.ys = [float(y.dot(s)) for s, y in zip(self.s, self.y, strict=True)]
-        self.yy = float(self.y[-1].dot(self.y[-1])) if self.y else 0.0
+        self.gamma = self.ys[-1] / float(self.y[-1].dot(self.y[-1])) if self.y else 1.0
 
 
 def _flat(tensors: list[Tensor]) -> Tensor:

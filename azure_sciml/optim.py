@@ -398,9 +398,8 @@ class Azure(Optimizer):
     # -- the quasi-Newton descent (azure_sciml._relax) -----------------------------------------
 
     def _last_step(self) -> bool:
-        st = self._controller.state
-        total = st.stage_total_steps if st.stage else self.total_steps
-        return total is not None and st.step == total - 1
+        """This stage's last step (``total_steps`` follows the stage: ``new_stage``, resume)."""
+        return self.total_steps is not None and self._controller.state.step == self.total_steps - 1
 
     def _relax_params(self) -> list[Tensor]:
         return self._sa_params(exploring=True)
@@ -409,16 +408,16 @@ class Azure(Optimizer):
         """The exploring groups take the quasi-Newton step; the others Adam's."""
         lengths = step_lengths(self.param_groups, self._controller.settings.interval)
         self._relax.update(self._relax_params(), *lengths)
-        scratch = self.__dict__.setdefault("_adam_scratch", {})
-        for group in self.param_groups:
-            if group["sigma"] == 0:
-                _adam.adam_group(group, self.state, 1.0, scratch)
+        self._adam_all(1.0, include_exploring=False)
 
     # -- Adam ----------------------------------------------------------------------------------
 
-    def _adam_all(self, lr_factor: float) -> None:
+    def _adam_all(self, lr_factor: float, include_exploring: bool = True) -> None:
+        """Adam's update of every group (``include_exploring=False``: those with ``sigma=0``)."""
         scratch = self.__dict__.setdefault("_adam_scratch", {})  # a cache, never in state_dict
         for group in self.param_groups:
+            if group["sigma"] > 0 and not include_exploring:
+                continue
             _adam.adam_group(group, self.state, lr_factor if group["sigma"] > 0 else 1.0, scratch)
 
     def _judged_value(self, loss: Tensor | float, raised: bool) -> tuple[float, bool]:
@@ -442,4 +441,3 @@ class Azure(Optimizer):
         if any(group["sigma"] > 0 for group in self.param_groups):
             self._warned.add("unjudged")
             _checks.warn_unjudged()
-

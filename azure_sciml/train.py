@@ -221,7 +221,7 @@ def _check_fit_args(on_nonfinite: str, checkpoint, checkpoint_every: int, every:
 class _Loop:
     """The run's mutable state: one step at a time, saved to and loaded from a checkpoint."""
 
-    def __init__(self, problem, model, opt, sched, counter: _Counter, config=None, budget=0):
+    def __init__(self, problem, model, opt, sched, counter: _Counter, config, budget: int):
         self.problem, self.model, self.opt, self.sched, self.counter = (
             problem, model, opt, sched, counter
         )

@@ -36,19 +36,30 @@ def check_resampling(sampling: str, resample_every: int, resample_until: float) 
     check(sampling != "rad" or resample_every > 0, "resample_every", resample_every, rad_needs)
 
 
-def resample_due(every: int, done: int, until: float, steps: int) -> bool:
-    """Whether fresh points come before the next loss evaluation, ``done`` evaluations in: every
-    ``every`` evaluations (0: never) until ``until`` of the ``steps`` budget."""
-    return every > 0 and 0 < done < until * steps and done % every == 0
+class Resampled:
+    """The resampling schedule of a PINN (heat, convection, reaction), from its
+    ``resample_every``, ``resample_until``, ``steps`` and ``n_loss_evals``."""
 
+    resample_every: int
+    resample_until: float
+    steps: int
+    n_loss_evals: int
 
-def resamples_done(every: int, done: int, until: float, steps: int) -> int:
-    """How many times fresh points came in the first ``done`` loss evaluations (``resample_due``
-    before evaluation d + 1 for d = every, 2 every, ... below ``until · steps``)."""
-    if every <= 0 or done < 2:
-        return 0
-    last = min(done - 1, math.ceil(until * steps) - 1)
-    return max(last // every, 0)
+    def _resample_due(self) -> bool:
+        """Whether fresh points come before the next loss evaluation: every ``resample_every``
+        evaluations (0: never) until ``resample_until`` of the ``steps`` budget."""
+        every, done = self.resample_every, self.n_loss_evals
+        return every > 0 and 0 < done < self.resample_until * self.steps and done % every == 0
+
+    @property
+    def n_resamples(self) -> int:
+        """Times fresh points came so far (before evaluation d + 1 for d = every, 2 every, ...
+        below ``resample_until · steps``): ``fit`` starts a new Azure stage at each."""
+        every, done = self.resample_every, self.n_loss_evals
+        if every <= 0 or done < 2:
+            return 0
+        last = min(done - 1, math.ceil(self.resample_until * self.steps) - 1)
+        return max(last // every, 0)
 
 
 def rad_sample(

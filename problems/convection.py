@@ -73,18 +73,13 @@ from azure_sciml.problems._checks import (
     check_positive_int,
     is_real,
 )
-from azure_sciml.problems._collocation import (
-    check_resampling,
-    rad_sample,
-    resample_due,
-    resamples_done,
-)
+from azure_sciml.problems._collocation import Resampled, check_resampling, rad_sample
 from azure_sciml.problems.heat import field_errors, tanh_mlp
 
 TWO_PI = 2 * math.pi
 
 
-class _Periodic:
+class _Periodic(Resampled):
     """A first-order PINN on [0, 2 pi) x [0, 1], periodic in x: the residual is
     grad u . ``direction`` + :meth:`reaction_term` (u); subclasses set both and the solution."""
 
@@ -224,16 +219,6 @@ class _Periodic:
         (grad,) = torch.autograd.grad(u[:n].sum(), points, create_graph=True)
         direction = grad.new_tensor(self.direction)
         return u, grad[:n] @ direction.unsqueeze(1) + self.reaction_term(u[:n])
-
-    def _resample_due(self) -> bool:
-        return resample_due(self.resample_every, self.n_loss_evals, self.resample_until, self.steps)
-
-    @property
-    def n_resamples(self) -> int:
-        """Times the residual points changed so far (``fit`` starts a new Azure stage at each)."""
-        return resamples_done(
-            self.resample_every, self.n_loss_evals, self.resample_until, self.steps
-        )
 
     def _uniform(self, n: int) -> Tensor:
         """``n`` points uniform in [0, 2 pi) x [0, 1), drawn on the CPU (device-independent)."""

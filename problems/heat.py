@@ -46,12 +46,7 @@ from azure_sciml.problems._checks import (
     check_positive_float,
     check_positive_int,
 )
-from azure_sciml.problems._collocation import (
-    check_resampling,
-    rad_sample,
-    resample_due,
-    resamples_done,
-)
+from azure_sciml.problems._collocation import Resampled, check_resampling, rad_sample
 from azure_sciml.problems._heat_loss import (
     MLPHeatLoss,
     Workspace,
@@ -65,7 +60,7 @@ VARIANTS: dict[str, tuple[tuple[int, float], ...]] = {
 }
 
 
-class Heat:
+class Heat(Resampled):
     """PINN for the 1-D heat equation with a closed-form solution (see module docstring)."""
 
     metric = "rel_l2"
@@ -191,17 +186,6 @@ class Heat:
     def load_state_dict(self, state: dict) -> None:
         for name, value in state.items():
             setattr(self, name, value.to(self.device) if isinstance(value, Tensor) else value)
-
-    def _resample_due(self) -> bool:
-        return resample_due(self.resample_every, self.n_loss_evals, self.resample_until, self.steps)
-
-    @property
-    def n_resamples(self) -> int:
-        """Times the collocation points changed so far: ``fit`` starts a new stage of Azure's
-        at each (the objective changed)."""
-        return resamples_done(
-            self.resample_every, self.n_loss_evals, self.resample_until, self.steps
-        )
 
     def _stacked_points(self) -> tuple[Tensor, Tensor, Tensor]:
         """``MLPHeatLoss``'s inputs for the current points, rebuilt when they change."""
