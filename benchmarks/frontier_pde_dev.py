@@ -20,21 +20,23 @@ import argparse
 import functools
 import json
 import time
+from pathlib import Path
 
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
-from azure_sciml import BFGS, Chain, fit
+from azure_sciml import Chain, fit
 from azure_sciml.problems.convection import Convection, Reaction
 
-LBFGS = functools.partial(torch.optim.LBFGS, lr=1.0, max_iter=20, max_eval=25, history_size=100,
-                          tolerance_grad=1e-9, tolerance_change=0.0, line_search_fn="strong_wolfe")
+REFINE = Path(__file__).resolve().parents[1] / "conf" / "refine"
 
 
 def finisher(name: str):
+    """The app's finisher, from its refine config (conf/refine/lbfgs.yaml, bfgs.yaml)."""
     if name == "lbfgs":
-        return LBFGS
-    return functools.partial(BFGS, update=name, lr=1.0, max_iter=20, max_eval=25,
-                             tolerance_grad=1e-12, tolerance_change=0.0, max_dense=5000)
+        return instantiate(OmegaConf.load(REFINE / "lbfgs.yaml").optimizer)
+    return instantiate(OmegaConf.load(REFINE / "bfgs.yaml").optimizer, update=name)
 
 
 def run(args: argparse.Namespace, spec: str, seed: int) -> dict:
