@@ -47,8 +47,8 @@ def step_lengths(param_groups: list[dict], interval: int) -> tuple[float, float]
         if g["sigma"] > 0:
             n = sum(p.numel() for p in g["params"] if p.requires_grad)
             first += float(g["lr"]) ** 2 * n
-            longest += (g["sigma"] * float(g["lr"]) * interval) ** 2 * n
-    return math.sqrt(first), math.sqrt(longest)
+            longest += (g["sigma"] * float(g["lr"])) ** 2 * n  # K outside the root, as the
+    return math.sqrt(first), interval * math.sqrt(longest)  # runs in docs/ were made
 
 
 def can_relax(params: list[Tensor]) -> bool:
