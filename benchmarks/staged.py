@@ -21,9 +21,11 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from azure_sciml import Azure
+from azure_sciml.report.paired import compare
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -146,12 +148,12 @@ def resampled(kind: str, seed: int = 0, stages: int = 4, steps: int = 400, lr: f
     return float((coef.detach() - TRUE).square().sum())
 
 
-def wins(values: list[float], baseline: list[float], tol: float = 1e-6) -> str:
-    """W/T/L against the baseline, paired by seed (lower is better; ties within ``tol``, relative:
-    runs that differ only at rounding)."""
-    w = sum(v < b - tol * max(1.0, abs(b)) for v, b in zip(values, baseline, strict=True))
-    lose = sum(v > b + tol * max(1.0, abs(b)) for v, b in zip(values, baseline, strict=True))
-    return f"{w}/{len(values) - w - lose}/{lose}"
+def versus(values: list[float], baseline: list[float]) -> str:
+    """W/T/L and the paired test against the baseline (the reports' rule,
+    ``azure_sciml.report.paired.compare``; lower is better; ties within 1e-9: rounding)."""
+    pairs = np.stack([np.asarray(values), np.asarray(baseline)], axis=1)
+    c = compare("", "candidate", "baseline", "", pairs, tie_tol=1e-9)
+    return f"{c.better}/{c.ties}/{c.worse}, p = {c.p_value:.2g}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -175,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     adam_final, adam_error = results["adam", "auto"]
     for row, key in zip(rows, VARIANTS, strict=True):
         final, error = results[key]
-        row[3] += f" ({wins(final, adam_final)})"
-        row[4] += f" ({wins(error, adam_error)})"
+        row[3] += f" ({versus(final, adam_final)})"
+        row[4] += f" ({versus(error, adam_error)})"
         if key[0] == "adam":
             row[1] = "–"
     header = ["optimizer", "descent", "masked refit: support recovered",
