@@ -1,20 +1,10 @@
 """Smoke runs of the benchmark scripts: they run and print their tables (timings not checked)."""
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 import torch
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from bench_scripts import load
 
 
 @pytest.fixture

@@ -5,19 +5,15 @@ Without the protocol the hazard is shown with Adam descents (``descent="adam"``)
 quasi-Newton descents hide it on these runs (converged by the time the objective changes)."""
 
 import copy
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
+from bench_scripts import load
 
 from azure_sciml import Azure
 
 # the recipes live in the benchmark that runs them on more seeds (benchmarks/staged.py)
-_SPEC = importlib.util.spec_from_file_location(
-    "bench_staged", Path(__file__).resolve().parents[1] / "benchmarks" / "staged.py")
-staged = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(staged)
+staged = load("staged")
 TRUE, samples, start = staged.TRUE, staged.samples, staged.start
 masked_refit, curriculum, resampled = staged.masked_refit, staged.curriculum, staged.resampled
 
