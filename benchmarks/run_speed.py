@@ -26,7 +26,9 @@ from before issue 17's fast losses, ``Heat.autograd_loss``; NeuralODE: the opt-i
 loss, ``loss_solver="grid_rk4"``, beside the default dopri5 solve at rtol 1e-7), with the ratio
 of the two, and the default's time over the other's (for Heat: the fast loss + backward over
 nested autograd's, measured in one process so that the ratio holds on any CPU; issue 25 asks for
-at most 0.35). ``--train-first K`` trains each variant's model K Adam steps on its own loss first
+at most 0.35). A problem with ``loss_and_grad`` (Heat: the loss and its gradient in one call without
+autograd, what ``fit`` evaluates) is timed that way too, beside the same reference.
+``--train-first K`` trains each variant's model K Adam steps on its own loss first
 (the adaptive solve's cost grows as the field trains)::
 
     python benchmarks/run_speed.py --losses --problems Heat,NeuralODE --threads 1 --steps 100
@@ -92,6 +94,7 @@ def run_problem(cls: type, steps: int, repeats: int, device: torch.device, smoke
 # Other losses of a problem, timed beside its default one: (label, constructor keywords, name of
 # the loss method). Heat's is its loss before issue 17's fast losses; the neural ODE's is the
 # opt-in fixed-grid loss (its default, dopri5 at rtol 1e-7, is the loss from before).
+FUSED = "loss_and_grad"  # a problem's loss and gradient in one call, as fit() evaluates it
 REFERENCE_LOSSES = {
     "Heat": ("nested autograd", {}, "autograd_loss"),
     "NeuralODE": ("grid_rk4", {"loss_solver": "grid_rk4"}, "loss"),
@@ -108,6 +111,8 @@ def time_losses(cls: type, evals: int, device: torch.device, train_first: int = 
     variants = {}
     for dtype in ("float32", "float64"):
         variants[dtype] = (cls(), "loss", dtype)
+        if callable(getattr(cls, "loss_and_grad", None)):
+            variants[f"{dtype} {FUSED}"] = (cls(), FUSED, dtype)
         if reference and cls.__name__ in REFERENCE_LOSSES:
             label, kwargs, method = REFERENCE_LOSSES[cls.__name__]
             variants[f"{dtype} {label}"] = (cls(**kwargs), method, dtype)
@@ -122,17 +127,20 @@ def time_losses(cls: type, evals: int, device: torch.device, train_first: int = 
                 adam.zero_grad()
                 loss().backward()
                 adam.step()
-        losses[name] = (model, loss)
+        losses[name] = (model, loss, method == FUSED)
     # CPU time on the CPU (what the process spent, not what a loaded machine's other jobs took)
     clock = time.process_time if device.type == "cpu" else time.perf_counter
     times: dict[str, list[float]] = {name: [] for name in variants}
     block = max(1, block)
     for i in range(3 + -(-evals // block)):  # 3 warm-up rounds
-        for name, (model, loss) in losses.items():
+        for name, (model, loss, fused) in losses.items():
             for _ in range(1 if i < 3 else block):
                 start = clock()
                 model.zero_grad()
-                loss().backward()
+                if fused:  # sets the gradients itself
+                    loss()
+                else:
+                    loss().backward()
                 sync(device)
                 if i >= 3:
                     times[name].append((clock() - start) * 1e3)
@@ -154,12 +162,13 @@ def main_losses(args, classes, device) -> None:
             current = name.replace(f" {label}", "") if label and name.endswith(label) else None
             ratio = f"{ms / timed[current][0]:.2f}" if current in timed else ""
             rows.append([name, f"{ms:.2f}", f"{fastest:.2f}", ratio])
-            if current in timed:
-                fast_ratios.append((current, timed[current][0] / ms, timed[current][1] / fastest))
+            for compared in (current, f"{current} {FUSED}"):
+                if current is not None and compared in timed:
+                    fast_ratios.append((compared, label, timed[compared][0] / ms,
+                                        timed[compared][1] / fastest))
     print()
     print(table(["problem", "ms per loss + backward", "min ms", "this / default"], rows))
-    for name, by_median, by_min in fast_ratios:
-        label = REFERENCE_LOSSES[name.split()[0]][0]
+    for name, label, by_median, by_min in fast_ratios:
         print(f"\n{name} / {label}: {by_median:.2f} (medians), {by_min:.2f} (minima)"
               + (" (issue 25's target for Heat: <= 0.35)" if name.startswith("Heat") else ""))
 

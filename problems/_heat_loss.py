@@ -2,8 +2,10 @@
 forward-mode pass carries values, x-tangents and the residual operator's image as column blocks of
 one features-major stack, so each layer is one matmul each way, into buffers kept between calls
 (:class:`Workspace`). :meth:`azure_sciml.problems.heat.Heat.loss` uses it for the network
-:func:`~azure_sciml.problems.heat.tanh_mlp` builds; measured in docs/benchmarks.md ("The heat
-PINN's loss")."""
+:func:`~azure_sciml.problems.heat.tanh_mlp` builds, and :func:`loss_and_grad` (the same passes
+without autograd's graph, engine and gradient accumulation) serves
+:meth:`~azure_sciml.problems.heat.Heat.loss_and_grad`, which :func:`azure_sciml.fit` prefers;
+measured in docs/benchmarks.md ("The heat PINN's loss")."""
 
 from __future__ import annotations
 
@@ -77,11 +79,13 @@ class _Layer:
         self.s_n, self.s_n3 = self.s[:, :n], self.s[:, :n].view(width, 1, n)
         self.zero = like.new_zeros(())
         self.top_columns = self.out[:, n : m + n]  # what the loss reads of the top layer
+        self.top_columns_t = self.top_columns.t()
 
     def backward_buffers(self, bar: Tensor, scratch: list[Tensor], m: int, n: int) -> None:
         """Views of the buffer that holds the gradient by the output stack (then by z)."""
         width = self.s.shape[0]
         self.bar = bar[:width]
+        self.bar_t = self.bar.t()
         self.bar_v, self.bar_n = self.bar[:, :m], self.bar[:, :n]
         self.bar_top = self.bar[:, n : m + n]
         self.bar_d, self.bar_x = self.bar[:, m : m + n], self.bar[:, m + n :]
@@ -92,28 +96,50 @@ class _Layer:
 class Workspace:
     """:class:`MLPHeatLoss`'s buffers, allocated once for a shape and reused by every call: a
     fresh allocation of this size costs page faults, which dominated the loss on a loaded VM
-    (docs/benchmarks.md). A forward pass overwrites what the previous one left for its backward;
-    a backward that finds its forward overwritten runs it again (``generation``)."""
+    (docs/benchmarks.md). They include each layer's (W | b), copied from the parameters by one
+    call, and the views the passes read, made once. A forward pass overwrites what the previous
+    one left for its backward; a backward that finds its forward overwritten runs it again
+    (``generation``)."""
 
     def __init__(self):
         self.key = None
         self.generation = 0
+        self.inputs = None
 
-    def setup(self, inputs: Tensor, target: Tensor, widths: list[int]) -> Workspace:
-        key = (inputs.dtype, inputs.device, inputs.shape[1], target.shape[1], tuple(widths))
+    def setup(self, inputs: Tensor, target: Tensor, params: tuple[Tensor, ...]) -> Workspace:
+        shapes = tuple(w.shape for w in params[0::2])
+        key = (inputs.dtype, inputs.device, inputs.shape[1], target.shape[1], shapes)
         if key != self.key:
             self.key = key
-            m = target.shape[1]
-            n = (inputs.shape[1] - m) // 2
-            self.m, self.n = m, n
-            self.layers = [_Layer(inputs, width, m, n) for width in widths]
-            bars = [inputs.new_empty(max(widths), m + 2 * n) for _ in range(2)]
-            scratch = [inputs.new_empty(max(widths), n) for _ in range(2)]
-            for i, layer in enumerate(self.layers):  # layer i's gradient in bars[i % 2]
-                layer.backward_buffers(bars[i % 2], scratch, m, n)
-            self.error = inputs.new_empty(1, m)
-            self.one, self.minus_two = inputs.new_ones(()), inputs.new_full((), -2)
+            self._allocate(inputs, target, [s[0] for s in shapes[:-1]], shapes)
+        if inputs is not self.inputs:  # fresh points
+            self.inputs, self.inputs_v = inputs, inputs[:, : self.m]
         return self
+
+    def _allocate(self, inputs: Tensor, target: Tensor, widths: list[int], shapes) -> None:
+        m = target.shape[1]
+        n = (inputs.shape[1] - m) // 2
+        self.m, self.n = m, n
+        self.layers = [_Layer(inputs, width, m, n) for width in widths]
+        bars = [inputs.new_empty(max(widths), m + 2 * n) for _ in range(2)]
+        scratch = [inputs.new_empty(max(widths), n) for _ in range(2)]
+        for i, layer in enumerate(self.layers):  # layer i's gradient in bars[i % 2]
+            layer.backward_buffers(bars[i % 2], scratch, m, n)
+        # (W | b) of every layer, the top one's included; parts: the views the parameters
+        # are copied into, in their order (weight, bias, weight, bias, ...)
+        self.augmented = [inputs.new_empty(out, fan_in + 1) for out, fan_in in shapes]
+        self.parts = [t for aug in self.augmented for t in (aug[:, :-1], aug[:, -1])]
+        self.weights_t = [aug[:, :-1].t() for aug in self.augmented]
+        first = self.layers[0]  # its input tangents are constant: z_x = W[:, 0], z_d = W[:, 1]
+        first.z_x, first.z_d = self.augmented[0][:, :1], self.augmented[0][:, 1:2]
+        first.zx2 = inputs.new_empty(widths[0], 1)
+        self.error = inputs.new_empty(1, m)
+        self.weighted = inputs.new_empty(1, m)
+        self.seed = inputs.new_empty(1, m)
+        self.error_flat, self.weighted_flat = self.error.view(-1), self.weighted.view(-1)
+        self.one, self.minus_two = inputs.new_ones(()), inputs.new_full((), -2)
+        self.two = inputs.new_full((), 2)
+        self.inputs = None
 
 
 class MLPHeatLoss(torch.autograd.Function):
@@ -135,66 +161,83 @@ class MLPHeatLoss(torch.autograd.Function):
 
     ``inputs``, ``target``, ``weight``: :func:`stack_points`; ``workspace``: a :class:`Workspace`
     (None: a fresh one for this call); ``params``: weight, bias, weight, bias, ... of the layers.
+    A backward whose buffers a later call overwrote runs its forward pass again from the
+    parameters, which must not have changed in place since (a RuntimeError says so, as autograd
+    does for a tensor it saved).
     """
 
     @staticmethod
     def forward(ctx, inputs, target, weight, diffusivity, workspace, *params):
-        ws = (workspace or Workspace()).setup(inputs, target, [w.shape[0] for w in params[:-2:2]])
-        ws.generation += 1
-        pairs = zip(params[0::2], params[1::2], strict=True)
-        augmented = [torch.cat([w, b[:, None]], 1) for w, b in pairs]
-        top = _forward(ws, inputs, diffusivity, augmented)
-        error = torch.mm(augmented[-1], top.top_columns, out=ws.error).sub_(target)
-        weighted = error * weight
-        loss = torch.dot(weighted.view(-1), error.view(-1))
+        ws = (workspace or Workspace()).setup(inputs, target, params)
+        loss = _loss(ws, inputs, target, weight, diffusivity, params)
         ctx.diffusivity, ctx.workspace, ctx.generation = diffusivity, ws, ws.generation
-        ctx.inputs, ctx.target, ctx.augmented, ctx.weighted = inputs, target, augmented, weighted
+        ctx.inputs, ctx.target, ctx.weight, ctx.params = inputs, target, weight, params
+        ctx.versions = [p._version for p in params]
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
-        ws, a, augmented = ctx.workspace, ctx.diffusivity, ctx.augmented
+        ws, a = ctx.workspace, ctx.diffusivity
         if ctx.generation != ws.generation:  # a later forward pass reused the buffers: redo ours
-            ws = Workspace().setup(ctx.inputs, ctx.target, [w.shape[0] for w in augmented[:-1]])
-            _forward(ws, ctx.inputs, a, augmented)
-        layers = ws.layers
-        seed = ctx.weighted * (2 * grad_loss)  # by (2 u at boundary and initial, D u)
-        grads = [seed @ layers[-1].top_columns.t()]
-        for i in reversed(range(len(layers))):
-            layer = layers[i]
-            if i == len(layers) - 1:
-                torch.mul(augmented[-1][:, :-1].t(), seed, out=layer.bar_top)
-                _top_layer_backward(layer, a)
-            else:
-                _layer_backward(layer, a)
-            if i > 0:  # the gradient by the output stack below
-                torch.mm(augmented[i][:, :-1].t(), layer.bar, out=layers[i - 1].bar)
-            below = ctx.inputs if i == 0 else layers[i - 1].out
-            # (W | b)'s gradient, after the product above, which leaves bar in cache (~10 %
-            # faster); MKL is faster this way round
-            grads.append(torch.mm(below, layer.bar.t()).t())
+            if [p._version for p in ctx.params] != ctx.versions:
+                raise RuntimeError(
+                    "MLPHeatLoss: a parameter was modified in place after this loss was computed"
+                    " and a later one reused its buffers; compute the loss again"
+                )
+            ws = Workspace().setup(ctx.inputs, ctx.target, ctx.params)
+            _loss(ws, ctx.inputs, ctx.target, ctx.weight, a, ctx.params)
         out = []
-        for grad in reversed(grads):
+        for grad in _gradients(ws, ctx.inputs, a, 2 * grad_loss):
             out += [grad[:, :-1], grad[:, -1]]
         return (None, None, None, None, None, *out)
 
 
-def _forward(ws: Workspace, inputs: Tensor, a: float, augmented: list[Tensor]) -> _Layer:
+def loss_and_grad(
+    inputs: Tensor, target: Tensor, weight: Tensor, diffusivity: float, workspace: Workspace,
+    params: list[Tensor],
+) -> tuple[Tensor, list[Tensor]]:
+    """:class:`MLPHeatLoss`'s loss and its gradients by ``params`` (fresh, contiguous tensors in
+    their order), without autograd: the same passes, so the same numbers as
+    ``MLPHeatLoss.apply(...)`` and ``backward()`` (bit for bit, tested), less the graph, the
+    engine and the gradients' accumulation (~0.15-0.2 ms an evaluation, docs/benchmarks.md)."""
+    with torch.no_grad():
+        ws = workspace.setup(inputs, target, params)
+        loss = _loss(ws, inputs, target, weight, diffusivity, params)
+        grads = _gradients(ws, inputs, diffusivity, ws.two)
+        out = []
+        for grad in grads[:-1]:  # hidden layers: (W | b)'s gradient transposed, (fan in + 1, width)
+            out += [grad[:, :-1].contiguous(), grad[:, -1]]
+        top = grads[-1]  # one row: its weight part is contiguous
+        out += [top[:, :-1], top[:, -1]]
+    return loss, out
+
+
+def _loss(ws: Workspace, inputs: Tensor, target: Tensor, weight: Tensor, a: float,
+          params) -> Tensor:
+    """The forward pass into ``ws`` (a new generation of its buffers); returns the loss."""
+    ws.generation += 1
+    torch._foreach_copy_(ws.parts, params)
+    top = _forward(ws, a)
+    error = torch.mm(ws.augmented[-1], top.top_columns, out=ws.error).sub_(target)
+    torch.mul(error, weight, out=ws.weighted)
+    return torch.dot(ws.weighted_flat, ws.error_flat)
+
+
+def _forward(ws: Workspace, a: float) -> _Layer:
     """The hidden layers' pass into ``ws``'s buffers; returns the top layer."""
-    below = inputs
-    top = len(ws.layers) - 1
-    for i, layer in enumerate(ws.layers):
+    layers, augmented = ws.layers, ws.augmented
+    top = len(layers) - 1
+    for i, layer in enumerate(layers):
         if i == 0:  # the input tangents are constant: z_x = W[:, 0] and z_d = W[:, 1], broadcast
-            torch.mm(augmented[0], inputs[:, : ws.m], out=layer.z_v)
-            layer.z_x = augmented[0][:, :1]
+            torch.mm(augmented[0], ws.inputs_v, out=layer.z_v)
         else:
-            torch.mm(augmented[i], below, out=layer.z)
+            torch.mm(augmented[i], layers[i - 1].out, out=layer.z)
         h2 = torch.sigmoid(layer.z_v, out=layer.h2)
         torch.add(ws.minus_two, h2, alpha=4, out=h2)  # 2 tanh(z) = 4 sigmoid(2 z) - 2
         torch.addcmul(ws.one, h2, h2, value=-0.25, out=layer.s)
         if i == 0:
-            z_d, zx2 = augmented[0][:, 1:2], layer.z_x * layer.z_x
+            z_d, zx2 = layer.z_d, torch.mul(layer.z_x, layer.z_x, out=layer.zx2)
         else:
             z_d, zx2 = layer.p, torch.mul(layer.z_x, layer.z_x, out=layer.scratch[0])
         torch.addcmul(z_d, layer.h2_n, zx2, value=a, out=layer.p)  # P
@@ -205,8 +248,30 @@ def _forward(ws: Workspace, inputs: Tensor, a: float, augmented: list[Tensor]) -
             torch.mul(layer.s_n, layer.z_x, out=layer.out_x)
         else:  # D h' and h'_x in one product
             torch.mul(layer.z_t3, layer.s_n3, out=layer.out_t3)
-        below = layer.out
     return layer
+
+
+def _gradients(ws: Workspace, inputs: Tensor, a: float, scale: Tensor) -> list[Tensor]:
+    """The backward pass of the forward pass in ``ws`` for d loss = ``scale`` / 2: (W | b)'s
+    gradient of every layer, bottom first, as fresh tensors, the hidden layers' transposed
+    (views of (fan in + 1, width) products), the top layer's one row."""
+    layers, weights_t = ws.layers, ws.weights_t
+    seed = torch.mul(ws.weighted, scale, out=ws.seed)  # by (2 u at boundary and initial, D u)
+    grads = [torch.mm(seed, layers[-1].top_columns_t)]
+    for i in reversed(range(len(layers))):
+        layer = layers[i]
+        if i == len(layers) - 1:
+            torch.mul(weights_t[-1], seed, out=layer.bar_top)
+            _top_layer_backward(layer, a)
+        else:
+            _layer_backward(layer, a)
+        if i > 0:  # the gradient by the output stack below
+            torch.mm(weights_t[i], layer.bar, out=layers[i - 1].bar)
+        below = inputs if i == 0 else layers[i - 1].out
+        # (W | b)'s gradient, after the product above, which leaves bar in cache (~10 %
+        # faster); MKL is faster this way round
+        grads.append(torch.mm(below, layer.bar_t).t())
+    return grads[::-1]
 
 
 def _layer_backward(layer: _Layer, a: float) -> None:

@@ -62,6 +62,17 @@ def test_run_speed_smoke(capsys, one_thread):
         assert "Azure / Adam" in found[0][0]
 
 
+def test_run_speed_losses_times_the_heat_loss_three_ways(capsys, one_thread):
+    run_speed = load("run_speed")
+    argv = ["--losses", "--problems", "Heat", "--steps", "2", "--device", "cpu", *one_thread]
+    assert run_speed.main(argv) == 0
+    text = capsys.readouterr().out
+    rows = [row[0] for row in tables(text)[0][2:]]
+    assert rows == [f"Heat {dtype}{variant}" for dtype in ("float32", "float64")
+                    for variant in ("", " loss_and_grad", " nested autograd")]
+    assert "Heat float32 loss_and_grad / nested autograd:" in text
+
+
 def test_staged_prints_one_row_per_variant(capsys):
     load("staged").main(["--seeds", "1"])
     rows = tables(capsys.readouterr().out)[0]

@@ -8,12 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from azure_sciml import fit
+from azure_sciml import Azure, fit
 from azure_sciml.problems import heat as heat_module
 from azure_sciml.problems.heat import VARIANTS, Heat
 
 CPU, F64 = torch.device("cpu"), torch.float64
 SMALL = dict(n_interior=200, n_boundary=20, n_initial=40, n_test_x=33, n_test_t=21)
+ADAM_HEAT = functools.partial(torch.optim.Adam, lr=1e-2, foreach=True)
+AZURE_HEAT = functools.partial(Azure, lr=1e-2, sa_steps=20, sa_interval=4)
 
 
 class ExactSolution(nn.Module):
@@ -342,3 +344,70 @@ def test_fast_loss_backward_after_a_later_forward_pass():
     _, expected = _loss_and_grads(problem.autograd_loss, other)
     for got, want in zip(grads, expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_fast_loss_backward_refuses_parameters_changed_since_its_buffers_were_reused():
+    problem = Heat(width=7, **SMALL)
+    model = _perturbed_model(problem, F64)
+    other = copy.deepcopy(model)
+    first = problem.loss(model)
+    problem.loss(other)  # reuses the buffers the first loss left for its backward
+    with torch.no_grad():
+        next(model.parameters()).add_(0.1)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        first.backward()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("depth", [1, 3])
+def test_loss_and_grad_equals_loss_and_backward_bit_for_bit(dtype, depth):
+    """fit()'s evaluation without autograd: the same loss and the same .grad tensors (values,
+    strides) as loss().backward(), over a few parameter moves and a resample."""
+    problem = Heat(depth=depth, width=7, resample_every=2, **SMALL)
+    model = _perturbed_model(problem, dtype)
+    twin, twin_problem = copy.deepcopy(model), copy.deepcopy(problem)
+    for _ in range(4):
+        rng = torch.get_rng_state()  # the same fresh points for both
+        loss, expected = _loss_and_grads(twin_problem.loss, twin)
+        torch.set_rng_state(rng)
+        model.zero_grad()
+        got = problem.loss_and_grad(model)
+        assert not got.requires_grad and torch.equal(got, loss)
+        for p, want in zip(model.parameters(), expected, strict=True):
+            assert torch.equal(p.grad, want) and p.grad.stride() == want.stride()
+        with torch.no_grad():
+            for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+                step = 0.05 * torch.randn_like(p)
+                p.add_(step)
+                q.add_(step)
+    assert problem.n_loss_evals == twin_problem.n_loss_evals == 4
+
+
+def test_loss_and_grad_declines_what_it_cannot_do_and_counts_nothing():
+    problem = Heat(**SMALL)
+    model = problem.build(CPU, F64)
+    plain = nn.Sequential(nn.Linear(2, 5), nn.ReLU(), nn.Linear(5, 1)).double()
+    frozen = copy.deepcopy(model)
+    frozen[0].bias.requires_grad_(False)
+    hooked = copy.deepcopy(model)
+    hooked[2].weight.register_hook(lambda grad: grad)
+    for other in (plain, frozen, hooked):
+        assert problem.loss_and_grad(other) is None
+        assert all(p.grad is None for p in other.parameters())
+    assert problem.n_loss_evals == 0
+    assert problem.loss_and_grad(model) is not None and problem.n_loss_evals == 1
+
+
+@pytest.mark.parametrize("factory", [ADAM_HEAT, AZURE_HEAT], ids=["adam", "azure"])
+def test_fit_with_loss_and_grad_equals_fit_with_backward(factory):
+    """fit() evaluates the heat loss through loss_and_grad; a run that cannot (the method hidden)
+    takes loss() and backward(): the same run, bit for bit."""
+
+    class Backward(Heat):
+        loss_and_grad = None
+
+    runs = [fit(cls(steps=40, **SMALL), factory, seed=1) for cls in (Heat, Backward)]
+    assert runs[0].history == runs[1].history
+    assert runs[0].metrics == runs[1].metrics and runs[0].best_metrics == runs[1].best_metrics
+    for p, q in zip(runs[0].model.parameters(), runs[1].model.parameters(), strict=True):
+        assert torch.equal(p, q)

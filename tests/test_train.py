@@ -222,3 +222,64 @@ def test_the_callback_is_called_after_the_last_step():
     calls = []
     fit(Toy(), ADAM, steps=12, callback=calls.append, callback_every=5)
     assert [p.n_loss_evals for p in calls] == [5, 10, 12]
+
+
+class _Fingerprinted(Toy):
+    """Toy whose metric is a fingerprint of the parameters, and which records the fingerprint
+    of every evaluation: the best metrics must be the best loss's parameters'."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen = []
+
+    def loss(self, model):
+        self.seen.append(float(flat(model).double().sum()))
+        return super().loss(model)
+
+    def evaluate(self, model):
+        return {"mse": float(flat(model).double().sum())}
+
+
+def test_best_metrics_are_those_of_the_best_evaluations_parameters():
+    problem = _Fingerprinted()
+    result = fit(problem, ADAM, steps=80)
+    losses = [loss for _, loss in result.history]
+    best = losses.index(min(losses))
+    assert best < len(losses) - 1 and result.best_metrics["mse"] == problem.seen[best]
+
+
+class _Fused(Toy):
+    """Toy with ``loss_and_grad`` (loss and backward in one call); ``decline``: it returns None."""
+
+    def __init__(self, decline=False, **kwargs):
+        super().__init__(**kwargs)
+        self.decline, self.fused_calls = decline, 0
+
+    def loss_and_grad(self, model):
+        if self.decline:
+            return None
+        self.fused_calls += 1
+        loss = self.loss(model)
+        loss.backward()
+        return loss.detach()
+
+
+def test_fit_takes_loss_and_grad_when_the_problem_offers_it():
+    fused, declined = _Fused(), _Fused(decline=True)
+    runs = [fit(problem, ADAM, steps=30, seed=2) for problem in (fused, declined, Toy())]
+    assert fused.fused_calls == 30 and declined.fused_calls == 0
+    assert runs[0].history == runs[1].history == runs[2].history
+    assert torch.equal(flat(runs[0].model), flat(runs[2].model))
+
+
+def test_a_nonfinite_loss_from_loss_and_grad_leaves_no_gradient():
+    from azure_sciml.train import NonFiniteLoss, _Counter
+
+    problem = _Fused(nan_after=0)
+    model = problem.build(torch.device("cpu"), torch.float32)
+    counter = _Counter(problem, model, None)
+    with pytest.raises(NonFiniteLoss, match="loss is nan"):
+        counter()
+    assert all(p.grad is None for p in model.parameters()) and counter.n_grad == 0
+    result = fit(_Fused(nan_after=10), ADAM, steps=20, on_nonfinite="skip")
+    assert result.status == "ok" and torch.isfinite(flat(result.model)).all()
