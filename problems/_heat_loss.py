@@ -187,10 +187,13 @@ class MLPHeatLoss(torch.autograd.Function):
                 )
             ws = Workspace().setup(ctx.inputs, ctx.target, ctx.params)
             _loss(ws, ctx.inputs, ctx.target, ctx.weight, a, ctx.params)
+        grads = _gradients(ws, ctx.inputs, a, 2 * grad_loss)
         out = []
-        for grad in _gradients(ws, ctx.inputs, a, 2 * grad_loss):
+        for grad in grads[:-1]:  # hidden layers: (W | b)'s gradient transposed
+            grad = grad.t()
             out += [grad[:, :-1], grad[:, -1]]
-        return (None, None, None, None, None, *out)
+        top = grads[-1]
+        return (None, None, None, None, None, *out, top[:, :-1], top[:, -1])
 
 
 def loss_and_grad(
@@ -207,7 +210,7 @@ def loss_and_grad(
         grads = _gradients(ws, inputs, diffusivity, ws.two)
         out = []
         for grad in grads[:-1]:  # hidden layers: (W | b)'s gradient transposed, (fan in + 1, width)
-            out += [grad[:, :-1].contiguous(), grad[:, -1]]
+            out += [grad[:-1].t().contiguous(), grad[-1]]
         top = grads[-1]  # one row: its weight part is contiguous
         out += [top[:, :-1], top[:, -1]]
     return loss, out
@@ -254,7 +257,7 @@ def _forward(ws: Workspace, a: float) -> _Layer:
 def _gradients(ws: Workspace, inputs: Tensor, a: float, scale: Tensor) -> list[Tensor]:
     """The backward pass of the forward pass in ``ws`` for d loss = ``scale`` / 2: (W | b)'s
     gradient of every layer, bottom first, as fresh tensors, the hidden layers' transposed
-    (views of (fan in + 1, width) products), the top layer's one row."""
+    ((fan in + 1, width) products), the top layer's one row."""
     layers, weights_t = ws.layers, ws.weights_t
     seed = torch.mul(ws.weighted, scale, out=ws.seed)  # by (2 u at boundary and initial, D u)
     grads = [torch.mm(seed, layers[-1].top_columns_t)]
@@ -270,7 +273,7 @@ def _gradients(ws: Workspace, inputs: Tensor, a: float, scale: Tensor) -> list[T
         below = inputs if i == 0 else layers[i - 1].out
         # (W | b)'s gradient, after the product above, which leaves bar in cache (~10 %
         # faster); MKL is faster this way round
-        grads.append(torch.mm(below, layer.bar_t).t())
+        grads.append(torch.mm(below, layer.bar_t))
     return grads[::-1]
 
 
