@@ -5,17 +5,19 @@ u(x, 0) = sin(pi x), exact solution u = exp(-a pi^2 t) sin(pi x); a 2-20-20-20-1
 (Glorot-normal weights, zero biases); 2540 interior, 80 boundary and 160 initial points; Adam at
 lr 1e-3; the loss is the sum of the mean squared PDE residual, boundary error and initial error.
 The metric is the relative L2 error on a 256 (x) by 201 (t) grid. DeepXDE trains 20000 steps; the
-default budget here is 6000 loss evaluations: ~15 s of CPU for Adam's training on the AMD EPYC
-2-core box (one thread, loaded; docs/benchmarks.md).
+default budget here is 6000 loss evaluations: ~10-12 s of CPU for Adam's training on the AMD
+EPYC 2-core box (one thread, loaded; docs/benchmarks.md).
 
 For the tanh MLP that :meth:`Heat.build` returns, :meth:`Heat.loss` computes u at all points and
 u_t - a u_xx at the interior ones in one forward-mode pass (value, residual and x-tangent streams
 side by side in one features-major stack, one matmul per layer) with its backward written out,
 into buffers kept between calls (``_heat_loss.MLPHeatLoss``, ``_heat_loss.Workspace``); it
 equals the nested-autograd loss, :meth:`Heat.autograd_loss`, which any other model gets, to
-rounding (tests: 1e-13 in float64). Measured (docs/benchmarks.md, "The heat PINN's loss"):
-0.33-0.34x (float32) and 0.29-0.31x (float64) the CPU time of nested autograd per loss +
-backward over consecutive evaluations, 0.44-0.46x / 0.24-0.25x alternating with it.
+rounding (tests: 1e-13 in float64). :meth:`Heat.loss_and_grad` runs the same passes without
+autograd and sets the gradients itself (bit for bit what ``loss(model).backward()`` leaves);
+:func:`azure_sciml.fit` evaluates through it. Measured (docs/benchmarks.md, "The heat PINN's
+loss"): 0.27-0.28x (float32) and 0.27-0.31x (float64) the CPU time of nested autograd per loss
+and gradient over consecutive evaluations, 0.35-0.41x / 0.25-0.29x alternating with it.
 
 Variants (exact by superposition, u = sum_k c_k exp(-a k^2 pi^2 t) sin(k pi x)):
 
