@@ -127,14 +127,12 @@ class Heat(Resampled):
         return tanh_mlp(self.width, self.depth).to(device=self.device, dtype=dtype)
 
     def loss(self, model: nn.Module) -> Tensor:
-        if self._resample_due():
-            self._sample_points(model if self.sampling == "rad" else None)
-        self.n_loss_evals += 1
+        self._next_evaluation(model)
         linears = tanh_mlp_layers(model)
         if linears is None:
             return self.autograd_loss(model)
         inputs, target, weight = self._stacked_points()
-        params = [t for layer in linears for t in (layer.weight, layer.bias)]
+        params = _weights_and_biases(linears)
         return MLPHeatLoss.apply(inputs, target, weight, self.diffusivity, self._buffers(), *params)
 
     def loss_and_grad(self, model: nn.Module) -> Tensor | None:
@@ -147,13 +145,11 @@ class Heat(Resampled):
         linears = tanh_mlp_layers(model)
         if linears is None:
             return None
-        params = [t for layer in linears for t in (layer.weight, layer.bias)]
+        params = _weights_and_biases(linears)
         for p in params:
             if not p.requires_grad or p._backward_hooks or p._post_accumulate_grad_hooks:
                 return None
-        if self._resample_due():
-            self._sample_points(model if self.sampling == "rad" else None)
-        self.n_loss_evals += 1
+        self._next_evaluation(model)
         inputs, target, weight = self._stacked_points()
         loss, grads = loss_and_grad(inputs, target, weight, self.diffusivity, self._buffers(),
                                     params)
@@ -211,6 +207,13 @@ class Heat(Resampled):
     def load_state_dict(self, state: dict) -> None:
         for name, value in state.items():
             setattr(self, name, value.to(self.device) if isinstance(value, Tensor) else value)
+
+    def _next_evaluation(self, model: nn.Module) -> None:
+        """Fresh points if they are due (RAD reads the model's residual), then count the
+        evaluation."""
+        if self._resample_due():
+            self._sample_points(model if self.sampling == "rad" else None)
+        self.n_loss_evals += 1
 
     def _buffers(self) -> Workspace:
         """The fast loss's buffers, kept between calls."""
@@ -275,3 +278,8 @@ def tanh_mlp(width: int, depth: int) -> nn.Sequential:
             nn.init.xavier_normal_(layer.weight)
             nn.init.zeros_(layer.bias)
     return nn.Sequential(*layers)
+
+
+def _weights_and_biases(linears: list[nn.Linear]) -> list[Tensor]:
+    """The layers' parameters in the fast loss's order: weight, bias, weight, bias, ..."""
+    return [t for layer in linears for t in (layer.weight, layer.bias)]
