@@ -52,6 +52,10 @@ class Settings:
     converge_from: int = 2  # descents of at least this many K are "long"
     uphill_window: int = 20  # D: mean of the last this many uphill changes ...
     uphill_cap: float = 5.0  # ... each capped at this many times the others' median
+    adapt: float | None = 0.1  # short descents' proposal scale: x (1 + adapt) after a proposal
+    # that fell back into the anchor's basin, / (1 + adapt)^returns after one that did not;
+    returns: float = 0.1  # so about returns / (1 + returns) of them fall back. None: scale 1
+    scale_bounds: tuple[float, float] = (0.05, 4.0)
     give_up: float | None = 0.75  # a phase whose proposals beat nothing by this fraction of it
     # ends there (back to Adam's settled point, plain Adam after); None: never
 
@@ -88,6 +92,7 @@ class ControllerState:
     stage: int = 0  # objectives so far, minus one (new_stage)
     stage_sa_steps: int | None = None  # this stage's annealing length (None: the settings')
     stage_total_steps: int | None = None  # and its number of steps, where given
+    scale: float = 1.0  # short descents' proposal scale (Settings.adapt)
 
 
 # what a new stage keeps: the Metropolis test's random stream and the counters
@@ -343,6 +348,7 @@ class Controller:
     def _judge(self, loss: float) -> Decision:
         st, s = self.state, self.settings
         delta = loss - st.anchor_loss
+        self._adapt_scale(delta)
         if delta > 0.0:
             st.uphill = [*st.uphill, delta][-s.uphill_window :]
         temp = self.temperature_now() * (robust_scale(st.uphill, s.uphill_cap) or 0.0)
@@ -395,8 +401,23 @@ class Controller:
         into = st.step - st.start
         return st.best_loss >= st.settled_loss and into >= s.give_up * (s.sa_steps - st.start)
 
+    def _adapt_scale(self, delta: float) -> None:
+        """Short descents: a proposal judged within ``converge · D`` of the anchor's loss fell
+        back into the anchor's basin (too small to leave it): the scale grows; any other shrinks
+        it a little. Long descents keep full-size proposals."""
+        st, s = self.state, self.settings
+        if s.adapt is None or self._long():
+            return
+        scale = robust_scale(st.uphill, s.uphill_cap)
+        back = scale is not None and abs(delta) <= (s.converge or 0.0) * scale
+        st.scale *= (1 + s.adapt) ** (1 if back else -s.returns)
+        st.scale = min(max(st.scale, s.scale_bounds[0]), s.scale_bounds[1])
+
     def _proposal_factor(self) -> float:
         st, s = self.state, self.settings
-        if not s.blend or self._long():
+        if self._long():
             return 1.0
-        return blend_weight(st.step - 1 - st.start, s.sa_steps - st.start)  # the step just taken
+        if not s.blend:
+            return st.scale
+        # the sigmoid blend at the step just taken
+        return st.scale * blend_weight(st.step - 1 - st.start, s.sa_steps - st.start)

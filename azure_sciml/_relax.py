@@ -94,7 +94,7 @@ class Relaxation:
         if self.x is not None:
             s, y = x - self.x, g - self.g
             ys, yy = float(y.dot(s)), float(y.dot(y))
-            if ys > 1e-10 * float(s.dot(s)) ** 0.5 * yy**0.5:
+            if yy > 0 and ys > 1e-10 * float(s.dot(s)) ** 0.5 * yy**0.5:  # y'y: 0 in float16
                 self.s, self.y = [*self.s, s][-MEMORY:], [*self.y, y][-MEMORY:]
                 self.ys, self.gamma = [*self.ys, ys][-MEMORY:], ys / yy
         self.x, self.g, self.f, self.backtrack = x, g, loss, False

@@ -63,6 +63,8 @@ class Azure(Optimizer):
             judge:  Δ ← L_k - L_a;  if Δ > 0: append Δ to the last 20 uphill changes
                 D ← their mean, each capped at 5x the others' median  (the loss scale)
                 T ← T0 (1 - (k - k0) / (S - k0))                          (linear cooling)
+                R < 2K: a ← a (1.1 if |Δ| <= η D (fell back into the anchor's basin) else 1.1^-0.1),
+                    a within [0.05, 4]                              (proposal scale, from 1)
                 accept with prob min(1, exp(-Δ / (T D))):
                     accept: anchor ← θ_k, L_a ← L_k;  best ← θ_k if L_k < L_best
                     reject: θ ← anchor;  m, v, t ← 0;  no update
@@ -77,7 +79,7 @@ class Azure(Optimizer):
                 L by at most η D
             anchored, k + 1 + (longest descent) < S:  propose   (groups with σ > 0)
                 d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I);  θ ← θ + w σ γ K d;  m, v, t ← 0
-                w = 1 for long descents, else 1 / (1 + exp(10 ((k-k0)/(S-k0) - 1/2)))
+                w = 1 for long descents, else a / (1 + exp(10 ((k-k0)/(S-k0) - 1/2)))
             k + 1 = S, finish(), or (R < 2K) k - k0 = g (S - k0) with no judged point below
                 the best before the first proposal:  θ, m, v, t ← best's if L_best < L_a (or a
                 proposal is still descending);  from then on plain Adam
@@ -115,7 +117,9 @@ class Azure(Optimizer):
     point judged without ending anything.)
 
     Scale of a proposal: ``sigma · lr · sa_interval`` per coordinate (the distance Adam travels
-    in one descent block), so one default suits different weight scales; ``T0`` is measured in
+    in one descent block), so one default suits different weight scales; with short descents it
+    adapts so that about 1 proposal in 11 falls back into the anchor's basin (docs/algorithm.md,
+    "The proposal scale"); ``T0`` is measured in
     the typical uphill loss change ``D``. Groups with ``sigma=0`` never move by a proposal (their
     Adam updates continue; a rejection restores every group). Per-group: ``lr``, ``betas``,
     ``eps``, ``weight_decay``, ``sigma``; the rest is optimizer-wide.

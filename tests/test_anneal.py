@@ -276,3 +276,61 @@ def test_state_round_trips_through_plain_dicts():
     assert twin.state == ctl.state
     losses = [9.0, 8.5, 8.7, 8.1, 7.9]
     assert feed(twin, losses) == feed(ctl, losses)
+
+
+def judged_scale(settings, deltas, long=False):
+    """The proposal scale after judging proposals whose losses sit ``deltas`` from the anchor's
+    (loss scale D = 1), and the size factor of the next proposal."""
+    descent = 40 if long else 2
+    ctl = Controller(settings, ControllerState(phase=ANCHORED, step=100, start=0, descent=descent,
+                                               anchor_loss=1.0, best_loss=1.0, uphill=[1.0, 1.0]))
+    for delta in deltas:
+        ctl.state.phase, ctl.state.since = DESCEND, ctl.state.step
+        ctl._judge(1.0 + delta)
+        ctl.state.anchor_loss = 1.0  # each proposal judged against the same anchor
+    ctl.state.phase = ANCHORED
+    return ctl.state.scale, ctl.advance().propose
+
+
+def test_short_descents_scale_their_proposals_to_leave_the_anchors_basin():
+    s = Settings(sa_steps=10_000, interval=2, blend=False)
+    # one that fell back (|delta| <= 0.01 D) grows the scale by 1.1; one that left shrinks it
+    assert judged_scale(s, [0.005])[0] == pytest.approx(1.1)
+    assert judged_scale(s, [0.5])[0] == pytest.approx(1.1 ** -0.1)
+    assert judged_scale(s, [-0.3])[0] == pytest.approx(1.1 ** -0.1)
+    # balanced where about 1 in 11 falls back: ten that left, one that fell back
+    scale, propose = judged_scale(s, [0.5] * 10 + [0.0])
+    assert scale == pytest.approx(1.0) and propose == pytest.approx(scale)
+    # kept within its bounds
+    assert judged_scale(s, [0.0] * 100)[0] == s.scale_bounds[1]
+    assert judged_scale(s, [0.5] * 10_000)[0] == s.scale_bounds[0]
+    # with the blend, the scale multiplies the blend's weight
+    blended = replace(s, blend=True)
+    scale, propose = judged_scale(blended, [0.0, 0.0])
+    assert propose == pytest.approx(scale * blend_weight(100, 10_000))
+
+
+def test_long_descents_and_adapt_none_keep_full_size_proposals():
+    s = Settings(sa_steps=10_000, interval=2, blend=False)
+    assert judged_scale(s, [0.0, 0.5, 0.0], long=True) == (1.0, 1.0)
+    assert judged_scale(replace(s, adapt=None), [0.0, 0.5, 0.0]) == (1.0, 1.0)
+
+
+def test_the_proposal_scale_is_affine_invariant():
+    deltas = [0.005, 0.5, -0.3, 0.009, 2.0, 0.0]
+
+    def scales(a, b):
+        s = Settings(sa_steps=10_000, interval=2, blend=False)
+        ctl = Controller(s, ControllerState(phase=ANCHORED, step=100, start=0, descent=2,
+                                            anchor_loss=a + b, best_loss=a + b, uphill=[a, a]))
+        out = []
+        for delta in deltas:
+            ctl.state.phase, ctl.state.since = DESCEND, ctl.state.step
+            ctl._judge(ctl.state.anchor_loss + a * delta)
+            out.append(ctl.state.scale)
+        return out
+
+    reference = scales(1.0, 0.0)
+    assert len(set(reference)) > 3
+    for a, b in [(1.0, 1e5), (1.0, -150.0), (1000.0, 0.0), (0.01, -1e4)]:
+        assert scales(a, b) == pytest.approx(reference, rel=1e-12)
