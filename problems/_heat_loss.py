@@ -42,15 +42,20 @@ def stack_points(
 
 def tanh_mlp_layers(model: nn.Module) -> list[nn.Linear] | None:
     """The Linear layers of ``model`` when it is a plain ``nn.Sequential`` of Linear (with bias)
-    and Tanh layers alternating, 2 inputs, 1 output (what :func:`tanh_mlp` builds); else None."""
-    if type(model) is not nn.Sequential or len(model) < 3 or len(model) % 2 == 0:
+    and Tanh layers alternating, 2 inputs, 1 output (what :func:`tanh_mlp` builds); else None.
+    (Reads the modules' dicts: a quarter of the time of ``Module.__getattr__``, once a loss.)"""
+    if type(model) is not nn.Sequential:
         return None
-    for i, layer in enumerate(model):
+    layers = list(model._modules.values())
+    if len(layers) < 3 or len(layers) % 2 == 0:
+        return None
+    for i, layer in enumerate(layers):
         if type(layer) is not (nn.Linear if i % 2 == 0 else nn.Tanh):
             return None
-    linears = list(model)[::2]
-    if any(layer.bias is None for layer in linears):
-        return None
+    linears = layers[::2]
+    for layer in linears:
+        if layer._parameters.get("weight") is None or layer._parameters.get("bias") is None:
+            return None
     if linears[0].in_features != 2 or linears[-1].out_features != 1:
         return None
     return linears
@@ -59,12 +64,12 @@ def tanh_mlp_layers(model: nn.Module) -> list[nn.Linear] | None:
 class _Layer:
     """One hidden layer's buffers and their column blocks (values | D | x, see
     :class:`MLPHeatLoss`): ``out`` the output stack with its bias row (2 under the values, 0
-    under the tangents), ``z`` the pre-activations (2 z at the values; the D block becomes P;
-    the first layer's z_x is a column of its weight, its x block unused), ``s`` = 1 - tanh(z)^2
-    at the values; the gradient buffers and two scratch blocks (z_x^2 in
-    the forward pass), shared by the layers, come from :meth:`backward_buffers`."""
+    under the tangents); ``z`` the pre-activations, where 2 z at the values becomes s = 1 -
+    tanh(z)^2 once h' is computed and the D block becomes P (the first layer's z_x and z_d are
+    columns of its weight: its ``z`` holds the values and P only). The backward pass turns
+    them into the gradients: :meth:`backward_buffers`."""
 
-    def __init__(self, like: Tensor, width: int, m: int, n: int):
+    def __init__(self, like: Tensor, width: int, m: int, n: int, first: bool):
         r = m + 2 * n
         self.out = like.new_zeros(width + 1, r)
         self.out[width, :m] = 2
@@ -72,17 +77,21 @@ class _Layer:
         self.h2, self.h2_n = out[:, :m], out[:, :n]  # 2 h' at all points, at the interior ones
         self.out_d, self.out_x = out[:, m : m + n], out[:, m + n :]
         self.out_t3 = out[:, m:].view(width, 2, n)
-        self.z = like.new_empty(width, r)
+        self.z = like.new_empty(width, m + n if first else r)
         self.z_v, self.p = self.z[:, :m], self.z[:, m : m + n]
-        self.z_x, self.z_t3 = self.z[:, m + n :], self.z[:, m:].view(width, 2, n)
-        self.s = like.new_empty(width, m)
+        if not first:
+            self.z_x, self.z_t3 = self.z[:, m + n :], self.z[:, m:].view(width, 2, n)
+        self.s = self.z_v  # in place of 2 z, done with once h' is computed
         self.s_n, self.s_n3 = self.s[:, :n], self.s[:, :n].view(width, 1, n)
         self.zero = like.new_zeros(())
         self.top_columns = self.out[:, n : m + n]  # what the loss reads of the top layer
         self.top_columns_t = self.top_columns.t()
 
-    def backward_buffers(self, bar: Tensor, scratch: list[Tensor], m: int, n: int) -> None:
-        """Views of the buffer that holds the gradient by the output stack (then by z)."""
+    def backward_buffers(self, bar: Tensor, m: int, n: int) -> None:
+        """Views of ``bar``, the buffer that holds the gradient by the output stack (then by z).
+        (Scratch blocks, set by :class:`Workspace`: ``zx2`` for z_x^2 in the forward pass,
+        ``zx_bar_p`` for z_x times the gradient by P in the backward pass, the top layer's
+        ``t``: blocks of other buffers that are free at the time.)"""
         width = self.s.shape[0]
         self.bar = bar[:width]
         self.bar_t = self.bar.t()
@@ -90,21 +99,25 @@ class _Layer:
         self.bar_top = self.bar[:, n : m + n]
         self.bar_d, self.bar_x = self.bar[:, m : m + n], self.bar[:, m + n :]
         self.bar_t3 = self.bar[:, m:].view(width, 2, n)
-        self.scratch = [t[:width] for t in scratch]
 
 
 class Workspace:
     """:class:`MLPHeatLoss`'s buffers, allocated once for a shape and reused by every call: a
     fresh allocation of this size costs page faults, which dominated the loss on a loaded VM
     (docs/benchmarks.md). They include each layer's (W | b), copied from the parameters by one
-    call, and the views the passes read, made once. A forward pass overwrites what the previous
-    one left for its backward; a backward that finds its forward overwritten runs it again
-    (``generation``)."""
+    call, its gradient's, and the views the passes read, made once. As few as the passes
+    allow (3.8 MB in float32 at the defaults, against 6.3 MB with buffers of their own for s,
+    the gradients and the scratch blocks: a loss evaluated after other work finds them in
+    memory, not in cache, ~35 us a MB on the AMD EPYC box): s takes the place of 2 z, each
+    layer's gradient the place of the pre-activations of the layer above (the top layer's, of
+    its own output stack), which the backward pass is done with by then. So a forward pass
+    overwrites what the previous one left for its backward, and a backward pass overwrites its
+    forward's: a backward that finds its forward overwritten runs it again (``generation``)."""
 
     def __init__(self):
         self.key = None
         self.generation = 0
-        self.inputs = None
+        self.inputs = self.target = None
 
     def setup(self, inputs: Tensor, target: Tensor, params: tuple[Tensor, ...]) -> Workspace:
         shapes = tuple(w.shape for w in params[0::2])
@@ -112,24 +125,45 @@ class Workspace:
         if key != self.key:
             self.key = key
             self._allocate(inputs, target, [s[0] for s in shapes[:-1]], shapes)
-        if inputs is not self.inputs:  # fresh points
+        if inputs is not self.inputs or target is not self.target:  # fresh points
             self.inputs, self.inputs_v = inputs, inputs[:, : self.m]
+            self.target, self.minus_target = target, -target
         return self
 
     def _allocate(self, inputs: Tensor, target: Tensor, widths: list[int], shapes) -> None:
         m = target.shape[1]
         n = (inputs.shape[1] - m) // 2
         self.m, self.n = m, n
-        self.layers = [_Layer(inputs, width, m, n) for width in widths]
-        bars = [inputs.new_empty(max(widths), m + 2 * n) for _ in range(2)]
-        scratch = [inputs.new_empty(max(widths), n) for _ in range(2)]
-        for i, layer in enumerate(self.layers):  # layer i's gradient in bars[i % 2]
-            layer.backward_buffers(bars[i % 2], scratch, m, n)
+        self.layers = [_Layer(inputs, width, m, n, i == 0) for i, width in enumerate(widths)]
+        top = len(widths) - 1
+        for i, layer in enumerate(self.layers):
+            w = widths[i]
+            if i == top:  # in place of what the loss read of it and in its unused h'_x block
+                layer.backward_buffers(layer.out, m, n)
+                layer.zx2 = layer.zx_bar_p = layer.bar_x
+                layer.t = inputs.new_empty(w, n) if i == 0 else layer.z_x
+                continue
+            above = self.layers[i + 1]
+            if w <= widths[i + 1]:  # in place of the pre-activations of the layer above
+                layer.backward_buffers(above.z, m, n)
+                layer.zx2 = above.z[:w, :n]  # before that layer's matmul fills it
+            else:
+                layer.backward_buffers(inputs.new_empty(w, m + 2 * n), m, n)
+                layer.zx2 = inputs.new_empty(w, n)
+            # in the top layer's output stack, done with when this layer's backward pass runs
+            fits = w <= widths[top]
+            layer.zx_bar_p = self.layers[top].out[:w, :n] if fits else inputs.new_empty(w, n)
         # (W | b) of every layer, the top one's included; parts: the views the parameters
         # are copied into, in their order (weight, bias, weight, bias, ...)
         self.augmented = [inputs.new_empty(out, fan_in + 1) for out, fan_in in shapes]
         self.parts = [t for aug in self.augmented for t in (aug[:, :-1], aug[:, -1])]
         self.weights_t = [aug[:, :-1].t() for aug in self.augmented]
+        # (W | b)'s gradients: the hidden layers' transposed ((fan in + 1, width) products),
+        # the top layer's one row; grad_parts: the views of W's and b's, in the parameters' order
+        self.grads = [inputs.new_empty(fan_in + 1, out) for out, fan_in in shapes[:-1]]
+        self.grads.append(inputs.new_empty(1, shapes[-1][1] + 1))
+        self.grad_parts = [t for g in self.grads[:-1] for t in (g[:-1].t(), g[-1])]
+        self.grad_parts += [self.grads[-1][:, :-1], self.grads[-1][:, -1]]
         first = self.layers[0]  # its input tangents are constant: z_x = W[:, 0], z_d = W[:, 1]
         first.z_x, first.z_d = self.augmented[0][:, :1], self.augmented[0][:, 1:2]
         first.zx2 = inputs.new_empty(widths[0], 1)
@@ -139,7 +173,12 @@ class Workspace:
         self.error_flat, self.weighted_flat = self.error.view(-1), self.weighted.view(-1)
         self.one, self.minus_two = inputs.new_ones(()), inputs.new_full((), -2)
         self.two = inputs.new_full((), 2)
-        self.inputs = None
+        self.inputs = self.target = None
+
+    def fresh_grads(self) -> list[Tensor]:
+        """Copies of the gradients the last backward pass left, contiguous, in the parameters'
+        order (weight, bias, weight, bias, ...)."""
+        return [part.clone(memory_format=torch.contiguous_format) for part in self.grad_parts]
 
 
 class MLPHeatLoss(torch.autograd.Function):
@@ -179,7 +218,7 @@ class MLPHeatLoss(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
         ws, a = ctx.workspace, ctx.diffusivity
-        if ctx.generation != ws.generation:  # a later forward pass reused the buffers: redo ours
+        if ctx.generation != ws.generation:  # a later pass reused the buffers: redo our forward
             if [p._version for p in ctx.params] != ctx.versions:
                 raise RuntimeError(
                     "MLPHeatLoss: a parameter was modified in place after this loss was computed"
@@ -187,13 +226,8 @@ class MLPHeatLoss(torch.autograd.Function):
                 )
             ws = Workspace().setup(ctx.inputs, ctx.target, ctx.params)
             _loss(ws, ctx.inputs, ctx.target, ctx.weight, a, ctx.params)
-        grads = _gradients(ws, ctx.inputs, a, 2 * grad_loss)
-        out = []
-        for grad in grads[:-1]:  # hidden layers: (W | b)'s gradient transposed
-            grad = grad.t()
-            out += [grad[:, :-1], grad[:, -1]]
-        top = grads[-1]
-        return (None, None, None, None, None, *out, top[:, :-1], top[:, -1])
+        _gradients(ws, ctx.inputs, a, 2 * grad_loss)
+        return (None, None, None, None, None, *ws.fresh_grads())
 
 
 def loss_and_grad(
@@ -204,16 +238,20 @@ def loss_and_grad(
     their order), without autograd: the same passes, so the same numbers as
     ``MLPHeatLoss.apply(...)`` and ``backward()`` (bit for bit, tested), less the graph, the
     engine and the gradients' accumulation (~0.15-0.2 ms an evaluation, docs/benchmarks.md)."""
-    with torch.no_grad():
+    grad_enabled = torch.is_grad_enabled()
+    torch._C._set_grad_enabled(False)  # torch.no_grad() without its Python frames
+    try:
         ws = workspace.setup(inputs, target, params)
         loss = _loss(ws, inputs, target, weight, diffusivity, params)
-        grads = _gradients(ws, inputs, diffusivity, ws.two)
-        out = []
-        for grad in grads[:-1]:  # hidden layers: (W | b)'s gradient transposed, (fan in + 1, width)
-            out += [grad[:-1].t().contiguous(), grad[-1]]
-        top = grads[-1]  # one row: its weight part is contiguous
-        out += [top[:, :-1], top[:, -1]]
-    return loss, out
+        _gradients(ws, inputs, diffusivity, ws.two)
+        return loss, ws.fresh_grads()
+    finally:
+        torch._C._set_grad_enabled(grad_enabled)
+
+
+# The passes call each op as torch.<op>(..., out=...) (none in the method style, x.op_(...)):
+# a call's first run in an evaluation finds its code out of cache (the data stream evicts it),
+# so the fewer distinct entry points, the less that costs (the same kernels either way).
 
 
 def _loss(ws: Workspace, inputs: Tensor, target: Tensor, weight: Tensor, a: float,
@@ -222,7 +260,8 @@ def _loss(ws: Workspace, inputs: Tensor, target: Tensor, weight: Tensor, a: floa
     ws.generation += 1
     torch._foreach_copy_(ws.parts, params)
     top = _forward(ws, a)
-    error = torch.mm(ws.augmented[-1], top.top_columns, out=ws.error).sub_(target)
+    error = torch.mm(ws.augmented[-1], top.top_columns, out=ws.error)
+    torch.add(error, ws.minus_target, out=error)  # u - target, exactly
     torch.mul(error, weight, out=ws.weighted)
     return torch.dot(ws.weighted_flat, ws.error_flat)
 
@@ -238,11 +277,11 @@ def _forward(ws: Workspace, a: float) -> _Layer:
             torch.mm(augmented[i], layers[i - 1].out, out=layer.z)
         h2 = torch.sigmoid(layer.z_v, out=layer.h2)
         torch.add(ws.minus_two, h2, alpha=4, out=h2)  # 2 tanh(z) = 4 sigmoid(2 z) - 2
-        torch.addcmul(ws.one, h2, h2, value=-0.25, out=layer.s)
+        torch.addcmul(ws.one, h2, h2, value=-0.25, out=layer.s)  # in place of 2 z
         if i == 0:
             z_d, zx2 = layer.z_d, torch.mul(layer.z_x, layer.z_x, out=layer.zx2)
         else:
-            z_d, zx2 = layer.p, torch.mul(layer.z_x, layer.z_x, out=layer.scratch[0])
+            z_d, zx2 = layer.p, torch.mul(layer.z_x, layer.z_x, out=layer.zx2)
         torch.addcmul(z_d, layer.h2_n, zx2, value=a, out=layer.p)  # P
         if i == top:  # the top layer's h'_x feeds nothing
             torch.mul(layer.p, layer.s_n, out=layer.out_d)
@@ -254,17 +293,18 @@ def _forward(ws: Workspace, a: float) -> _Layer:
     return layer
 
 
-def _gradients(ws: Workspace, inputs: Tensor, a: float, scale: Tensor) -> list[Tensor]:
-    """The backward pass of the forward pass in ``ws`` for d loss = ``scale`` / 2: (W | b)'s
-    gradient of every layer, bottom first, as fresh tensors, the hidden layers' transposed
-    ((fan in + 1, width) products), the top layer's one row."""
-    layers, weights_t = ws.layers, ws.weights_t
+def _gradients(ws: Workspace, inputs: Tensor, a: float, scale: Tensor) -> None:
+    """The backward pass of the forward pass in ``ws`` for d loss = ``scale`` / 2, over the
+    forward pass's buffers (a new generation): (W | b)'s gradient of every layer into
+    ``ws.grads``."""
+    ws.generation += 1
+    layers, weights_t, grads = ws.layers, ws.weights_t, ws.grads
     seed = torch.mul(ws.weighted, scale, out=ws.seed)  # by (2 u at boundary and initial, D u)
-    grads = [torch.mm(seed, layers[-1].top_columns_t)]
+    torch.mm(seed, layers[-1].top_columns_t, out=grads[-1])
     for i in reversed(range(len(layers))):
         layer = layers[i]
         if i == len(layers) - 1:
-            torch.mul(weights_t[-1], seed, out=layer.bar_top)
+            torch.mul(weights_t[-1], seed, out=layer.bar_top)  # over the columns just read
             _top_layer_backward(layer, a)
         else:
             _layer_backward(layer, a)
@@ -273,31 +313,33 @@ def _gradients(ws: Workspace, inputs: Tensor, a: float, scale: Tensor) -> list[T
         below = inputs if i == 0 else layers[i - 1].out
         # (W | b)'s gradient, after the product above, which leaves bar in cache (~10 %
         # faster); MKL is faster this way round
-        grads.append(torch.mm(below, layer.bar_t))
-    return grads[::-1]
+        torch.mm(below, layer.bar_t, out=grads[i])
 
 
 def _layer_backward(layer: _Layer, a: float) -> None:
     """``layer.bar``, the gradient by the layer's output stack (2 h', D h', h'_x), becomes in place
     the gradient by its pre-activations (2 z, z_d, z_x)."""
-    bar_d, bar_x = layer.bar_d, layer.bar_x
-    bar_s = torch.mul(layer.p, bar_d, out=layer.scratch[1]).addcmul_(layer.z_x, bar_x)
-    layer.bar_t3.mul_(layer.s_n3)  # bar_d is now bar_p, the gradient by z_d
-    zx_bar_p = torch.mul(layer.z_x, bar_d, out=layer.scratch[0])
-    bar_x.addcmul_(layer.h2_n, zx_bar_p, value=2 * a)
-    layer.bar_n.addcmul_(layer.z_x, zx_bar_p, value=a).addcmul_(layer.h2_n, bar_s, value=-0.5)
-    layer.bar_v.mul_(layer.s)
+    bar_d, bar_x, bar_n = layer.bar_d, layer.bar_x, layer.bar_n
+    bar_s = torch.mul(layer.p, bar_d, out=layer.p)  # in place of P, read for the last time
+    torch.addcmul(bar_s, layer.z_x, bar_x, out=bar_s)
+    torch.mul(layer.bar_t3, layer.s_n3, out=layer.bar_t3)  # bar_d is now bar_p, by z_d
+    zx_bar_p = torch.mul(layer.z_x, bar_d, out=layer.zx_bar_p)
+    torch.addcmul(bar_x, layer.h2_n, zx_bar_p, value=2 * a, out=bar_x)
+    torch.addcmul(bar_n, layer.z_x, zx_bar_p, value=a, out=bar_n)
+    torch.addcmul(bar_n, layer.h2_n, bar_s, value=-0.5, out=bar_n)
+    torch.mul(layer.bar_v, layer.s, out=layer.bar_v)
 
 
 def _top_layer_backward(layer: _Layer, a: float) -> None:
     """:func:`_layer_backward` for the last hidden layer, whose output feeds u at the boundary and
-    initial points and D u at the interior ones only: ``layer.bar`` holds those columns; the ones
-    by h' at the interior points and by h'_x are zero and are written here."""
+    initial points and D u at the interior ones only: ``layer.bar`` (its output stack) holds
+    those columns; the ones by h' at the interior points (in place of h2_n, read last) and by
+    h'_x are written here."""
     bar_d = layer.bar_d
-    bar_s = torch.mul(bar_d, layer.p, out=layer.scratch[1])
-    bar_d.mul_(layer.s_n)
-    zx_bar_p = torch.mul(layer.z_x, bar_d, out=layer.scratch[0])
+    bar_s = torch.mul(bar_d, layer.p, out=layer.p)  # in place of P, read for the last time
+    torch.mul(bar_d, layer.s_n, out=bar_d)
+    zx_bar_p = torch.mul(layer.z_x, bar_d, out=layer.zx_bar_p)  # in bar_x's block
+    bar_n = torch.addcmul(layer.zero, layer.z_x, zx_bar_p, value=a, out=layer.t)
     torch.addcmul(layer.zero, layer.h2_n, zx_bar_p, value=2 * a, out=layer.bar_x)
-    torch.addcmul(layer.zero, layer.z_x, zx_bar_p, value=a, out=layer.bar_n)
-    layer.bar_n.addcmul_(layer.h2_n, bar_s, value=-0.5)
-    layer.bar_v.mul_(layer.s)
+    torch.addcmul(bar_n, layer.h2_n, bar_s, value=-0.5, out=layer.bar_n)
+    torch.mul(layer.bar_v, layer.s, out=layer.bar_v)

@@ -281,5 +281,6 @@ def tanh_mlp(width: int, depth: int) -> nn.Sequential:
 
 
 def _weights_and_biases(linears: list[nn.Linear]) -> list[Tensor]:
-    """The layers' parameters in the fast loss's order: weight, bias, weight, bias, ..."""
-    return [t for layer in linears for t in (layer.weight, layer.bias)]
+    """The layers' parameters in the fast loss's order: weight, bias, weight, bias, ... (read
+    from the modules' dicts: ``layer.weight`` goes through ``Module.__getattr__``, ~8x slower)."""
+    return [layer._parameters[name] for layer in linears for name in ("weight", "bias")]

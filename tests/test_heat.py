@@ -346,6 +346,21 @@ def test_fast_loss_backward_after_a_later_forward_pass():
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("depth", [1, 3])
+def test_fast_loss_backward_twice_runs_its_forward_pass_again(depth):
+    """The backward pass overwrites its forward pass's buffers (they hold its gradients): a second
+    backward of the same loss (retain_graph) runs the forward pass again, the same gradient."""
+    problem = Heat(width=7, depth=depth, **SMALL)
+    model = _perturbed_model(problem, F64)
+    loss = problem.loss(model)
+    loss.backward(retain_graph=True)
+    first = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    loss.backward()
+    for p, want in zip(model.parameters(), first, strict=True):
+        assert torch.equal(p.grad, want)
+
+
 def test_fast_loss_backward_refuses_parameters_changed_since_its_buffers_were_reused():
     problem = Heat(width=7, **SMALL)
     model = _perturbed_model(problem, F64)
