@@ -408,8 +408,8 @@ class Controller:
         st, s = self.state, self.settings
         if s.adapt is None or self._long():
             return
-        scale = robust_scale(st.uphill, s.uphill_cap)
-        back = scale is not None and abs(delta) <= (s.converge or 0.0) * scale
+        loss_scale = robust_scale(st.uphill, s.uphill_cap)  # D
+        back = loss_scale is not None and abs(delta) <= (s.converge or 0.0) * loss_scale
         st.scale *= (1 + s.adapt) ** (1 if back else -s.returns)
         st.scale = min(max(st.scale, s.scale_bounds[0]), s.scale_bounds[1])
 

@@ -16,8 +16,8 @@ equals the nested-autograd loss, :meth:`Heat.autograd_loss`, which any other mod
 rounding (tests: 1e-13 in float64). :meth:`Heat.loss_and_grad` runs the same passes without
 autograd and sets the gradients itself (bit for bit what ``loss(model).backward()`` leaves);
 :func:`azure_sciml.fit` evaluates through it. Measured (docs/benchmarks.md, "The heat PINN's
-loss"): 0.27-0.28x (float32) and 0.27-0.31x (float64) the CPU time of nested autograd per loss
-and gradient over consecutive evaluations, 0.35-0.41x / 0.25-0.29x alternating with it.
+loss", 5b99cca): 0.27-0.30x (float32) the CPU time of nested autograd per loss and gradient
+over consecutive evaluations, 0.32-0.33x (float32) and 0.23-0.25x (float64) alternating with it.
 
 Variants (exact by superposition, u = sum_k c_k exp(-a k^2 pi^2 t) sin(k pi x)):
 

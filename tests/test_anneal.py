@@ -278,17 +278,27 @@ def test_state_round_trips_through_plain_dicts():
     assert feed(twin, losses) == feed(ctl, losses)
 
 
-def judged_scale(settings, deltas, long=False):
-    """The proposal scale after judging proposals whose losses sit ``deltas`` from the anchor's
-    (loss scale D = 1), and the size factor of the next proposal."""
-    descent = 40 if long else 2
-    ctl = Controller(settings, ControllerState(phase=ANCHORED, step=100, start=0, descent=descent,
-                                               anchor_loss=1.0, best_loss=1.0, uphill=[1.0, 1.0]))
+def judge_proposals(settings, deltas, long=False, a=1.0, b=0.0):
+    """A controller that judged proposals whose losses sit ``a · delta`` from the anchor's loss
+    ``a + b`` (loss scale D = a), each against that anchor; and its proposal scale after each."""
+    anchor = a + b
+    ctl = Controller(settings, ControllerState(phase=ANCHORED, step=100, start=0,
+                                               descent=40 if long else 2, anchor_loss=anchor,
+                                               best_loss=anchor, uphill=[a, a]))
+    scales = []
     for delta in deltas:
         ctl.state.phase, ctl.state.since = DESCEND, ctl.state.step
-        ctl._judge(1.0 + delta)
-        ctl.state.anchor_loss = 1.0  # each proposal judged against the same anchor
+        ctl._judge(anchor + a * delta)
+        ctl.state.anchor_loss = anchor
+        scales.append(ctl.state.scale)
     ctl.state.phase = ANCHORED
+    return ctl, scales
+
+
+def judged_scale(settings, deltas, long=False):
+    """The proposal scale after :func:`judge_proposals`, and the size factor of the next
+    proposal."""
+    ctl, _ = judge_proposals(settings, deltas, long)
     return ctl.state.scale, ctl.advance().propose
 
 
@@ -317,20 +327,9 @@ def test_long_descents_and_adapt_none_keep_full_size_proposals():
 
 
 def test_the_proposal_scale_is_affine_invariant():
+    s = Settings(sa_steps=10_000, interval=2, blend=False)
     deltas = [0.005, 0.5, -0.3, 0.009, 2.0, 0.0]
-
-    def scales(a, b):
-        s = Settings(sa_steps=10_000, interval=2, blend=False)
-        ctl = Controller(s, ControllerState(phase=ANCHORED, step=100, start=0, descent=2,
-                                            anchor_loss=a + b, best_loss=a + b, uphill=[a, a]))
-        out = []
-        for delta in deltas:
-            ctl.state.phase, ctl.state.since = DESCEND, ctl.state.step
-            ctl._judge(ctl.state.anchor_loss + a * delta)
-            out.append(ctl.state.scale)
-        return out
-
-    reference = scales(1.0, 0.0)
+    reference = judge_proposals(s, deltas)[1]
     assert len(set(reference)) > 3
     for a, b in [(1.0, 1e5), (1.0, -150.0), (1000.0, 0.0), (0.01, -1e4)]:
-        assert scales(a, b) == pytest.approx(reference, rel=1e-12)
+        assert judge_proposals(s, deltas, a=a, b=b)[1] == pytest.approx(reference, rel=1e-12)
