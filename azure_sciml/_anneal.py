@@ -33,11 +33,13 @@ WAIT, SETTLE, ANCHORED, DESCEND, DONE = "wait", "settle", "anchored", "descend",
 
 @dataclass(frozen=True)
 class Settings:
-    """The annealing schedule. ``sa_steps``, ``T0``, ``interval`` (sa_interval) and ``patience``
-    (sa_patience) are Azure's arguments; the rest are the algorithm's fixed constants, exposed for
-    ablation studies (docs/algorithm.md gives each one's evidence). The random key is state."""
+    """The annealing schedule. ``sa_steps``, ``total_steps`` (where ``sa_steps`` follows it),
+    ``T0``, ``interval`` (sa_interval) and ``patience`` (sa_patience) are Azure's arguments; the
+    rest are the algorithm's fixed constants, exposed for ablation studies (docs/algorithm.md
+    gives each one's evidence). The random key is state."""
 
     sa_steps: int = 1000
+    total_steps: int | None = None  # the run's length N where the phase follows it (0.9 N)
     T0: float = 0.2
     interval: int = 10  # K: steps between restarts of a descent; shortest descent
     patience: int = 50  # P: steps without progress (and quiet) before exploring starts
@@ -56,6 +58,11 @@ class Settings:
     # that fell back into the anchor's basin, / (1 + adapt)^returns after one that did not;
     returns: float = 0.1  # so about returns / (1 + returns) of them fall back. None: scale 1
     scale_bounds: tuple[float, float] = (0.05, 4.0)
+    polish: int | None = 10  # long quasi-Newton descents, a phase that follows the run's length:
+    # it ends this many K before the run (the best point's polish: one relaxation), never before
+    # 0.9 N; None: at 0.9 N
+    last_start: int = 8  # long quasi-Newton descents: the last proposal starts at least this many
+    # K before the phase ends (one still descending at the end is dropped); others: `longest`
     give_up: float | None = 0.75  # a phase whose proposals beat nothing by this fraction of it
     # ends there (back to Adam's settled point, plain Adam after); None: never
 
@@ -181,7 +188,7 @@ class Controller:
         if st.phase == DONE or st.step >= s.sa_steps:
             return Decision()
         if st.phase == WAIT:
-            decision = self._wait(loss)
+            decision = self._wait(loss, curvature)
             st.curvature = curvature and st.phase == SETTLE
             return decision
         if st.phase == SETTLE:
@@ -206,7 +213,7 @@ class Controller:
             return self.finish()
         if st.phase != ANCHORED or not can_propose:
             return Advance()
-        if st.step + self._longest_descent() >= s.sa_steps:
+        if st.step + self._last_start() >= s.sa_steps:
             return Advance()  # too late for a proposal to be judged: descend to the end
         st.phase, st.since, st.block_loss, st.recent = DESCEND, st.step, None, []
         st.n_proposals += 1
@@ -231,13 +238,13 @@ class Controller:
         if self.state.phase != DONE:
             raise RuntimeError("Controller.new_stage: finish() the current stage first")
         old = self.state
-        self.__dict__.setdefault("_first_sa_steps", self.settings.sa_steps)
+        self._keep_first_schedule()
         self.state = ControllerState(
             **{k: getattr(old, k) for k in _CARRIED},
             stage_sa_steps=sa_steps, stage_total_steps=total_steps,
         )
         self.state.stage += 1
-        self.settings = replace(self.settings, sa_steps=sa_steps)
+        self.settings = replace(self.settings, sa_steps=sa_steps, total_steps=total_steps)
 
     def lr_factor(self) -> float:
         """The exploring groups' lr factor for this step's update."""
@@ -275,14 +282,22 @@ class Controller:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         lists = {k: list(state.get(k, [])) for k in ("uphill", "recent")}
         self.state = ControllerState(**{**state, **lists})
-        sa_steps = self.state.stage_sa_steps  # a later stage's length, or back to the first's
-        if sa_steps is None:
-            sa_steps = self.__dict__.get("_first_sa_steps", self.settings.sa_steps)
-        self.settings = replace(self.settings, sa_steps=sa_steps)
+        # this stage's schedule (a later stage's, a phase extended at k0), or back to the first's
+        first_sa_steps, first_total = self.__dict__.get(
+            "_first_schedule", (self.settings.sa_steps, self.settings.total_steps))
+        sa_steps = self.state.stage_sa_steps
+        total = self.state.stage_total_steps if self.state.stage else first_total
+        self.settings = replace(self.settings, sa_steps=first_sa_steps if sa_steps is None
+                                else sa_steps, total_steps=total)
+
+    def _keep_first_schedule(self) -> None:
+        """Remember the first stage's schedule before it changes (a resume may go back to it)."""
+        self.__dict__.setdefault(
+            "_first_schedule", (self.settings.sa_steps, self.settings.total_steps))
 
     # -- phases --------------------------------------------------------------------------------
 
-    def _wait(self, loss: float) -> Decision:
+    def _wait(self, loss: float, curvature: bool) -> Decision:
         st, s = self.state, self.settings
         if not self._stalled(loss):
             return Decision()
@@ -290,10 +305,23 @@ class Controller:
         if s.relax is not None:  # descent length from Adam's own relaxation time
             r = round(s.relax * (st.step - s.patience))
             descent = min(max(r, s.interval), 10 * s.interval)
-        if st.step + descent + self._longest_descent(descent) >= s.sa_steps:
+        end = self._phase_end(descent, curvature)
+        if st.step + descent + self._last_start(descent, curvature) >= end:
             return Decision()  # no proposal could be judged before the end: stay Adam
         st.phase, st.start, st.descent, st.best_loss = SETTLE, st.step, descent, loss
+        if end != s.sa_steps:  # saved in the state: a resume keeps the longer phase
+            self._keep_first_schedule()
+            self.settings, st.stage_sa_steps = replace(s, sa_steps=end), end
         return Decision(save=("best",), restart=True)  # Adam's settled point, with its moments
+
+    def _phase_end(self, descent: int, curvature: bool) -> int:
+        """Where the phase ends: ``sa_steps``, or for long quasi-Newton descents in a phase that
+        follows the run's length, ``polish`` K before the run ends (the best point's polish after
+        it is one quasi-Newton relaxation, where Adam's needed the last 10%), if that is later."""
+        s = self.settings
+        if curvature and self._long(descent) and s.polish is not None and s.total_steps:
+            return max(s.sa_steps, s.total_steps - s.polish * s.interval)
+        return s.sa_steps
 
     def _stalled(self, loss: float) -> bool:
         """The best loss has not improved by ``stall_tol (L_first - L_best)`` for ``patience``
@@ -388,6 +416,16 @@ class Controller:
         descend before its judgement."""
         s, descent = self.settings, self.state.descent if descent is None else descent
         return s.longest * s.interval if self._long(descent) else descent
+
+    def _last_start(self, descent: int | None = None, curvature: bool | None = None) -> int:
+        """How many steps before the phase ends the last proposal may start: the longest
+        descent, or for long quasi-Newton descents (most judged within ~7 K) ``last_start`` K
+        (a proposal still descending when the phase ends is dropped: back to the best point)."""
+        s = self.settings
+        curvature = self.state.curvature if curvature is None else curvature
+        longest = self._longest_descent(descent)
+        return min(s.last_start * s.interval, longest) if curvature and self._long(descent) \
+            else longest
 
     def _given_up(self) -> bool:
         """Short descents: ``give_up`` of the phase has passed and no proposal judged so far beat

@@ -76,8 +76,9 @@ class Azure(Optimizer):
                 L_k > L_kept: θ ← θ_kept, L_k ← L_kept, d ← d/2;  else keep (θ_k, L_k, g_k),
                 d ← -H g_k (L-BFGS, last 10 pairs; none: length γ sqrt(n)), |d| ≤ σγK sqrt(n)
                 θ ← θ_kept + d (not at the last step);  judged once the last K steps lowered
-                L by at most η D
-            anchored, k + 1 + (longest descent) < S:  propose   (groups with σ > 0)
+                L by at most η D;  long ones (R >= 2K): S ← N - 10 K at k0 where S followed N
+                (the best point's polish is one relaxation), and M = 8 K below
+            anchored, k + 1 + M < S:  propose   (groups with σ > 0;  M: the longest descent)
                 d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I);  θ ← θ + w σ γ K d;  m, v, t ← 0
                 w = 1 for long descents, else a / (1 + exp(10 ((k-k0)/(S-k0) - 1/2)))
             k + 1 = S, finish(), or (R < 2K) k - k0 = g (S - k0) with no judged point below
@@ -98,9 +99,12 @@ class Azure(Optimizer):
     relaxations without a line search); large ones and ``descent="adam"`` Adam's (Azure v2).
 
     Run length: give ``total_steps`` (your number of ``step`` calls) and the annealing phase is
-    its first 90%, followed by plain Adam from the best point judged. A driver that knows the
-    run's length (``azure_sciml.fit``, ``Chain``) hands it over with :meth:`set_run_length`
-    before the first step; without either, the phase is 1000 steps and the first step warns so.
+    its first 90%, followed by plain Adam (or one quasi-Newton relaxation) from the best point
+    judged; with long quasi-Newton descents (atomic clusters) the phase runs until 10 K steps
+    before the end, if that is later (``sa_steps`` shows it once exploring starts). A driver that
+    knows the run's length (``azure_sciml.fit``, ``Chain``) hands it over with
+    :meth:`set_run_length` before the first step; without either, the phase is 1000 steps and
+    the first step warns so.
     A run that stops earlier should call :meth:`finish` (``azure_sciml.fit`` does), which
     returns to the best point judged instead of leaving the parameters at a half-descended
     proposal.
@@ -190,6 +194,7 @@ class Azure(Optimizer):
         self.descent = descent
         self._relax = Relaxation()
         self._length_given = sa_steps is not None or total_steps is not None
+        follows = total_steps if sa_steps is None else None  # the phase follows the run's length
         if sa_steps is None:
             sa_steps = DEFAULT_SA_STEPS if total_steps is None else int(SA_FRACTION * total_steps)
         if seed is None:
@@ -200,8 +205,8 @@ class Azure(Optimizer):
             seed = agree_on_seed(seed, self._group, self._first_device())
         self.total_steps, self.sa_steps, self.sa_momentum = total_steps, sa_steps, sa_momentum
         schedule = replace(
-            settings or Settings(), sa_steps=sa_steps, T0=T0, interval=sa_interval,
-            patience=sa_patience,
+            settings or Settings(), sa_steps=sa_steps, total_steps=follows, T0=T0,
+            interval=sa_interval, patience=sa_patience,
         )
         self._controller = Controller(schedule, ControllerState(seed=seed))
         self._noise = Noise(seed)
@@ -242,8 +247,8 @@ class Azure(Optimizer):
         self._noise.load_state_dict(g["noise"])
         self._n_loss_evals = g["n_loss_evals"]
         self._relax.load_state_dict(g.get("relax", {}))
+        self.sa_steps = self._controller.settings.sa_steps  # a later stage's, or a longer phase
         if self._controller.state.stage:  # a later stage's schedule (new_stage)
-            self.sa_steps = self._controller.settings.sa_steps
             self.total_steps = self._controller.state.stage_total_steps
 
     def _global_state(self) -> dict[str, Any]:
@@ -268,7 +273,8 @@ class Azure(Optimizer):
                 " hand the run length over before the first step"
             )
         self.total_steps, self.sa_steps = total_steps, int(SA_FRACTION * total_steps)
-        self._controller.settings = replace(self._controller.settings, sa_steps=self.sa_steps)
+        self._controller.settings = replace(
+            self._controller.settings, sa_steps=self.sa_steps, total_steps=total_steps)
         self._length_given = True
 
     def stats(self) -> dict[str, int]:
@@ -314,6 +320,7 @@ class Azure(Optimizer):
         curvature = self._controller.state.phase == WAIT and allowed(  # read at k0 only
             self.descent, self.param_groups, self._relax_params())
         decision = self._controller.observe(value, curvature)
+        self.sa_steps = self._controller.settings.sa_steps  # longer for long quasi-Newton descents
         if not math.isfinite(value) and "nonfinite" not in self._warned:
             self._warned.add("nonfinite")
             _checks.warn_nonfinite(value, self._controller.state.step - 1)

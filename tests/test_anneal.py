@@ -333,3 +333,53 @@ def test_the_proposal_scale_is_affine_invariant():
     assert len(set(reference)) > 3
     for a, b in [(1.0, 1e5), (1.0, -150.0), (1000.0, 0.0), (0.01, -1e4)]:
         assert judge_proposals(s, deltas, a=a, b=b)[1] == pytest.approx(reference, rel=1e-12)
+
+
+def settle(settings, k0=850, curvature=True):
+    """A controller whose Adam settles at step ``k0`` (descent length R from k0, as Azure's)."""
+    ctl = Controller(settings)
+    st = ctl.state
+    st.step, st.first_loss, st.last_loss = k0, 2.0, 1.0
+    st.watch_loss, st.watch_since = 1.0, k0 - settings.patience
+    ctl.observe(1.0, curvature)
+    return ctl
+
+
+def test_long_quasi_newton_descents_end_a_phase_that_follows_the_run_later():
+    """Long quasi-Newton descents polish the best point with one relaxation, so a phase that
+    follows the run's length (0.9 N) ends ``polish`` K (100 steps) before the run instead, never
+    before 0.9 N; saved in the state."""
+    follows = Settings(sa_steps=9000, total_steps=10_000)
+    ctl = settle(follows)
+    assert ctl.state.phase == SETTLE and ctl._long() and ctl.state.curvature
+    assert ctl.settings.sa_steps == ctl.state.stage_sa_steps == 9900
+    # anything else keeps its phase: Adam descents, short descents, a given sa_steps, polish None,
+    # and a run too short for 0.9 N to leave more than one relaxation after the phase
+    for settings, k0, curvature in [(follows, 850, False), (follows, 90, True),
+                                    (replace(follows, total_steps=None), 850, True),
+                                    (replace(follows, polish=None), 850, True),
+                                    (replace(follows, polish=100), 850, True)]:
+        other = settle(settings, k0, curvature)
+        assert other.state.phase == SETTLE and other.settings.sa_steps == settings.sa_steps
+        assert other.state.stage_sa_steps is None
+
+
+def test_a_resume_keeps_the_longer_phase_and_an_earlier_state_goes_back():
+    ctl = settle(Settings(sa_steps=9000, total_steps=10_000))
+    before = Controller(Settings(sa_steps=9000, total_steps=10_000)).state_dict()
+    twin = Controller(Settings(sa_steps=9000, total_steps=10_000))
+    twin.load_state_dict(ctl.state_dict())
+    assert twin.settings.sa_steps == 9900 and twin.state == ctl.state
+    ctl.load_state_dict(before)  # a checkpoint from before exploring started
+    assert ctl.settings.sa_steps == 9000 and ctl.settings.total_steps == 10_000
+
+
+@pytest.mark.parametrize("curvature, step, proposes", [(True, 382, True), (True, 383, False),
+                                                       (False, 358, True), (False, 359, False)])
+def test_the_last_long_proposal_starts_last_start_blocks_before_the_end(curvature, step, proposes):
+    """Long quasi-Newton descents (most judged within ~7 K) may propose until ``last_start`` K
+    before the phase ends; Adam's long descents keep the longest descent (``longest`` K)."""
+    s = Settings(sa_steps=400, interval=2, longest=20, last_start=8)
+    ctl = Controller(s, ControllerState(phase=ANCHORED, step=step, start=0, descent=40,
+                                        anchor_loss=1.0, best_loss=1.0, curvature=curvature))
+    assert (ctl.advance().propose > 0) is proposes

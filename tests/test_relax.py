@@ -129,3 +129,11 @@ def test_the_run_ends_on_its_last_kept_point():
     final = float(lj_energy(x))
     assert final == opt._relax.f
     assert final <= opt._controller.state.best_loss
+
+
+def test_long_quasi_newton_descents_anneal_until_one_relaxation_before_the_end():
+    """LJ13's descents are long and quasi-Newton: the phase that followed the run's length
+    (0.9 N) runs to 10 K (100 steps) before the run's end, and ``sa_steps`` says so."""
+    _, opt = lj_run(1500)
+    assert opt._controller._long() and opt._controller.state.curvature
+    assert opt.sa_steps == 1500 - 100 and opt.stats()["n_proposals"] >= 2
