@@ -100,6 +100,9 @@ class ControllerState:
     stage_sa_steps: int | None = None  # this stage's annealing length (None: the settings')
     stage_total_steps: int | None = None  # and its number of steps, where given
     scale: float = 1.0  # short descents' proposal scale (Settings.adapt)
+    found_by: int | None = None  # a phase extended for long quasi-Newton descents (polish) ends
+    # at this step, its old end, unless a proposal has beaten the settled point by then and the
+    converged: bool = False  # last judged quasi-Newton descent converged (before `longest`)
 
 
 # what a new stage keeps: the Metropolis test's random stream and the counters
@@ -311,13 +314,16 @@ class Controller:
         st.phase, st.start, st.descent, st.best_loss = SETTLE, st.step, descent, loss
         if end != s.sa_steps:  # saved in the state: a resume keeps the longer phase
             self._keep_first_schedule()
-            self.settings, st.stage_sa_steps = replace(s, sa_steps=end), end
+            st.stage_sa_steps, st.found_by = end, s.sa_steps
+            self.settings = replace(s, sa_steps=end)
         return Decision(save=("best",), restart=True)  # Adam's settled point, with its moments
 
     def _phase_end(self, descent: int, curvature: bool) -> int:
         """Where the phase ends: ``sa_steps``, or for long quasi-Newton descents in a phase that
         follows the run's length, ``polish`` K before the run ends (the best point's polish after
-        it is one quasi-Newton relaxation, where Adam's needed the last 10%), if that is later."""
+        it is one quasi-Newton relaxation, where Adam's needed the last 10%), if that is later;
+        a phase whose proposals have beaten nothing by ``sa_steps`` still ends there (its polish,
+        from Adam's settled point, keeps the 10%: see :meth:`_given_up`)."""
         s = self.settings
         if curvature and self._long(descent) and s.polish is not None and s.total_steps:
             return max(s.sa_steps, s.total_steps - s.polish * s.interval)
@@ -362,10 +368,14 @@ class Controller:
         if not self._long() or scale is None:
             return into >= st.descent
         if into >= self._longest_descent():
+            st.converged = False
             return True
         if st.curvature:  # quasi-Newton: once its last K steps lowered L by at most η D
             st.recent = [*st.recent, loss][-(s.interval + 1) :]
-            return into >= s.interval and st.recent[0] - loss <= s.converge * scale
+            if into >= s.interval and st.recent[0] - loss <= s.converge * scale:
+                st.converged = True
+                return True
+            return False
         if into < st.descent - s.interval or (into - st.descent) % s.interval:
             return False
         previous, st.block_loss = st.block_loss, loss
@@ -419,25 +429,33 @@ class Controller:
 
     def _last_start(self, descent: int | None = None, curvature: bool | None = None) -> int:
         """How many steps before the phase ends the last proposal may start: the longest
-        descent, or for long quasi-Newton descents (most judged within ~7 K) ``last_start`` K
-        (a proposal still descending when the phase ends is dropped: back to the best point)."""
-        s = self.settings
-        curvature = self.state.curvature if curvature is None else curvature
+        descent, or for long quasi-Newton descents whose last one converged (most are judged
+        within ~7 K) ``last_start`` K (a proposal still descending when the phase ends is
+        dropped: back to the best point; descents that do not converge keep improving the
+        loss, and dropping one loses its progress)."""
+        st, s = self.state, self.settings
+        curvature = st.curvature if curvature is None else curvature
         longest = self._longest_descent(descent)
-        return min(s.last_start * s.interval, longest) if curvature and self._long(descent) \
-            else longest
+        if curvature and self._long(descent) and st.converged:
+            return min(s.last_start * s.interval, longest)
+        return longest
 
     def _given_up(self) -> bool:
         """Short descents: ``give_up`` of the phase has passed and no proposal judged so far beat
         the best point from before the first one: what is left goes to Adam's polish, from that
-        point. (Long descents already leave Adam the last ``longest`` blocks of the phase.)"""
+        point. A phase extended for long quasi-Newton descents: its old end has come and either
+        nothing beat that point or the last descent was cut at ``longest`` (not a relaxation to a
+        minimum, so the polish needs its 10%, as a PINN's). Other long descents already leave
+        the polish the last ``longest`` blocks."""
         st, s = self.state, self.settings
-        if s.give_up is None or st.phase not in (ANCHORED, DESCEND) or st.settled_loss is None:
+        if st.phase not in (ANCHORED, DESCEND) or st.settled_loss is None:
             return False
+        found = st.best_loss < st.settled_loss
         if self._long():
-            return False
+            due = st.found_by is not None and st.step >= st.found_by
+            return due and not (found and st.converged)
         into = st.step - st.start
-        return st.best_loss >= st.settled_loss and into >= s.give_up * (s.sa_steps - st.start)
+        return not found and s.give_up is not None and into >= s.give_up * (s.sa_steps - st.start)
 
     def _adapt_scale(self, delta: float) -> None:
         """Short descents: a proposal judged within ``converge · D`` of the anchor's loss fell

@@ -374,12 +374,58 @@ def test_a_resume_keeps_the_longer_phase_and_an_earlier_state_goes_back():
     assert ctl.settings.sa_steps == 9000 and ctl.settings.total_steps == 10_000
 
 
-@pytest.mark.parametrize("curvature, step, proposes", [(True, 382, True), (True, 383, False),
-                                                       (False, 358, True), (False, 359, False)])
-def test_the_last_long_proposal_starts_last_start_blocks_before_the_end(curvature, step, proposes):
-    """Long quasi-Newton descents (most judged within ~7 K) may propose until ``last_start`` K
-    before the phase ends; Adam's long descents keep the longest descent (``longest`` K)."""
+@pytest.mark.parametrize("curvature, converged, step, proposes",
+                         [(True, True, 382, True), (True, True, 383, False),
+                          (True, False, 358, True), (True, False, 359, False),
+                          (False, True, 358, True), (False, True, 359, False)])
+def test_the_last_long_proposal_starts_last_start_blocks_before_the_end(
+        curvature, converged, step, proposes):
+    """Long quasi-Newton descents whose last one converged (most are judged within ~7 K) may
+    propose until ``last_start`` K before the phase ends; the others keep the longest descent
+    (``longest`` K): dropping a descent that still improves the loss would lose its progress."""
     s = Settings(sa_steps=400, interval=2, longest=20, last_start=8)
     ctl = Controller(s, ControllerState(phase=ANCHORED, step=step, start=0, descent=40,
-                                        anchor_loss=1.0, best_loss=1.0, curvature=curvature))
+                                        anchor_loss=1.0, best_loss=1.0, curvature=curvature,
+                                        converged=converged))
     assert (ctl.advance().propose > 0) is proposes
+
+
+@pytest.mark.parametrize("best, converged, finishes",
+                         [(1.0, True, True), (0.5, False, True), (0.5, True, False)])
+def test_an_extended_phase_goes_on_only_where_relaxations_found_a_better_point(
+        best, converged, finishes):
+    """At the old end (0.9 N) a phase extended for long quasi-Newton descents goes on only if a
+    proposal has beaten Adam's settled point and the last descent converged (a relaxation to a
+    minimum); otherwise the polish keeps its 10%, as before (a PINN's descents, cut at
+    ``longest``, keep improving the loss: their polish needs it)."""
+    ctl = settle(Settings(sa_steps=9000, total_steps=10_000))
+    st = ctl.state
+    assert st.found_by == 9000
+    st.phase, st.step, st.anchor_loss, st.settled_loss = ANCHORED, 8999, 1.0, 1.0
+    st.best_loss, st.uphill, st.converged = best, [1.0], converged
+    a = ctl.advance()
+    assert a.finish is finishes and ctl.done is finishes
+    if not finishes:
+        assert a.propose > 0  # 9000 + 8 K < 9900: proposals go on
+
+
+@pytest.mark.parametrize("losses, converged", [([3.0, 2.0, 1.5, 1.499, 1.4985, 1.498], True),
+                                               ([3.0 - 0.1 * k for k in range(8)], False)])
+def test_a_quasi_newton_descent_says_whether_it_converged(losses, converged):
+    """Judged by the η D rule (its last K steps lowered L by at most 0.01 D): converged; cut at
+    the longest descent: not."""
+    s = Settings(sa_steps=10_000, interval=2, longest=3)
+    ctl = Controller(s, ControllerState(phase=DESCEND, step=100, start=0, descent=4, since=100,
+                                        anchor_loss=1.0, best_loss=1.0, uphill=[1.0],
+                                        curvature=True))
+    for loss in losses:
+        ctl.observe(loss)
+        ctl.advance(can_propose=False)
+        if ctl.state.phase != DESCEND:
+            break
+    assert ctl.state.phase == ANCHORED and ctl.state.converged is converged
+    ctl.state.phase, ctl.state.since = DESCEND, ctl.state.step  # the next descent, under way:
+    for loss in [3.0, 2.0, 1.0]:  # the flag stays the last judged one's
+        ctl.observe(loss)
+        ctl.advance(can_propose=False)
+    assert ctl.state.phase == DESCEND and ctl.state.converged is converged
