@@ -59,10 +59,10 @@ class Settings:
     returns: float = 0.1  # so about returns / (1 + returns) of them fall back. None: scale 1
     scale_bounds: tuple[float, float] = (0.05, 4.0)
     polish: int | None = 10  # long quasi-Newton descents, a phase that follows the run's length:
-    # it ends this many K before the run (the best point's polish: one relaxation), never before
-    # 0.9 N; None: at 0.9 N
-    last_start: int = 8  # long quasi-Newton descents: the last proposal starts at least this many
-    # K before the phase ends (one still descending at the end is dropped); others: `longest`
+    # it may run until this many K before the run (the best point's polish: one relaxation),
+    # past 0.9 N only where they converge and found a better point; None: it ends at 0.9 N
+    last_start: int = 8  # long quasi-Newton descents whose last one converged: the last proposal
+    # starts at least this many K before the phase ends (one still descending is dropped)
     give_up: float | None = 0.75  # a phase whose proposals beat nothing by this fraction of it
     # ends there (back to Adam's settled point, plain Adam after); None: never
 
@@ -103,6 +103,7 @@ class ControllerState:
     found_by: int | None = None  # a phase extended for long quasi-Newton descents (polish) ends
     # at this step, its old end, unless a proposal has beaten the settled point by then and the
     converged: bool = False  # last judged quasi-Newton descent converged (before `longest`)
+    # (fields added after v3.1 keep their defaults when an older state_dict is loaded)
 
 
 # what a new stage keeps: the Metropolis test's random stream and the counters
@@ -216,7 +217,7 @@ class Controller:
             return self.finish()
         if st.phase != ANCHORED or not can_propose:
             return Advance()
-        if st.step + self._last_start() >= s.sa_steps:
+        if st.step + self._last_start() >= self._end():
             return Advance()  # too late for a proposal to be judged: descend to the end
         st.phase, st.since, st.block_loss, st.recent = DESCEND, st.step, None, []
         st.n_proposals += 1
@@ -440,6 +441,20 @@ class Controller:
             return min(s.last_start * s.interval, longest)
         return longest
 
+    def _paid(self) -> bool:
+        """Long quasi-Newton descents: a judged point beat the best from before the first
+        proposal, and the last judged descent converged (a relaxation to a minimum)."""
+        st = self.state
+        return st.converged and st.best_loss < st.settled_loss
+
+    def _end(self) -> int:
+        """Where the phase ends as things stand: a phase extended for long quasi-Newton descents
+        ends at its old end until (and unless) exploring has paid as relaxations."""
+        st = self.state
+        if st.found_by is not None and not self._paid():
+            return st.found_by
+        return self.settings.sa_steps
+
     def _given_up(self) -> bool:
         """Short descents: ``give_up`` of the phase has passed and no proposal judged so far beat
         the best point from before the first one: what is left goes to Adam's polish, from that
@@ -450,12 +465,11 @@ class Controller:
         st, s = self.state, self.settings
         if st.phase not in (ANCHORED, DESCEND) or st.settled_loss is None:
             return False
-        found = st.best_loss < st.settled_loss
         if self._long():
-            due = st.found_by is not None and st.step >= st.found_by
-            return due and not (found and st.converged)
+            return st.step >= self._end()
         into = st.step - st.start
-        return not found and s.give_up is not None and into >= s.give_up * (s.sa_steps - st.start)
+        nothing = st.best_loss >= st.settled_loss
+        return nothing and s.give_up is not None and into >= s.give_up * (s.sa_steps - st.start)
 
     def _adapt_scale(self, delta: float) -> None:
         """Short descents: a proposal judged within ``converge · D`` of the anchor's loss fell

@@ -76,8 +76,10 @@ class Azure(Optimizer):
                 L_k > L_kept: θ ← θ_kept, L_k ← L_kept, d ← d/2;  else keep (θ_k, L_k, g_k),
                 d ← -H g_k (L-BFGS, last 10 pairs; none: length γ sqrt(n)), |d| ≤ σγK sqrt(n)
                 θ ← θ_kept + d (not at the last step);  judged once the last K steps lowered
-                L by at most η D;  long ones (R >= 2K): S ← N - 10 K at k0 where S followed N
-                (the best point's polish is one relaxation), and M = 8 K below
+                L by at most η D ("converged");  long ones (R >= 2K) where S followed N:
+                S ← N - 10 K at k0 (the best point's polish is one relaxation), but the phase
+                ends at its old end unless a judged point beat the best from before the first
+                proposal and the last judged descent converged; M = 8 K below while it did
             anchored, k + 1 + M < S:  propose   (groups with σ > 0;  M: the longest descent)
                 d ← μ d + sqrt(1-μ²) ξ,  ξ ~ N(0, I);  θ ← θ + w σ γ K d;  m, v, t ← 0
                 w = 1 for long descents, else a / (1 + exp(10 ((k-k0)/(S-k0) - 1/2)))
@@ -100,8 +102,9 @@ class Azure(Optimizer):
 
     Run length: give ``total_steps`` (your number of ``step`` calls) and the annealing phase is
     its first 90%, followed by plain Adam (or one quasi-Newton relaxation) from the best point
-    judged; with long quasi-Newton descents (atomic clusters) the phase runs until 10 K steps
-    before the end, if that is later (``sa_steps`` shows it once exploring starts). A driver that
+    judged; with long quasi-Newton descents that relax to minima (atomic clusters) and have
+    found a better one, the phase runs until 10 K steps before the end (once exploring starts,
+    ``sa_steps`` shows that later end; docs/algorithm.md, "The end of the phase"). A driver that
     knows the run's length (``azure_sciml.fit``, ``Chain``) hands it over with
     :meth:`set_run_length` before the first step; without either, the phase is 1000 steps and
     the first step warns so.

@@ -429,3 +429,15 @@ def test_a_quasi_newton_descent_says_whether_it_converged(losses, converged):
         ctl.observe(loss)
         ctl.advance(can_propose=False)
     assert ctl.state.phase == DESCEND and ctl.state.converged is converged
+
+
+@pytest.mark.parametrize("best, converged, proposes", [(1.0, False, False), (1.0, True, False),
+                                                       (0.5, False, False), (0.5, True, True)])
+def test_proposals_count_on_the_later_end_only_once_exploring_paid(best, converged, proposes):
+    """Until exploring has paid as relaxations, the old end (0.9 N) is the end a proposal must be
+    judged by: 60 steps before it none starts (the margin is 8 K = 80 or 20 K)."""
+    ctl = settle(Settings(sa_steps=9000, total_steps=10_000))
+    st = ctl.state
+    st.phase, st.step, st.anchor_loss, st.settled_loss = ANCHORED, 8939, 1.0, 1.0
+    st.best_loss, st.uphill, st.converged = best, [1.0], converged
+    assert (ctl.advance().propose > 0) is proposes
