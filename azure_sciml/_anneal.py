@@ -101,8 +101,8 @@ class ControllerState:
     stage_total_steps: int | None = None  # and its number of steps, where given
     scale: float = 1.0  # short descents' proposal scale (Settings.adapt)
     found_by: int | None = None  # a phase extended for long quasi-Newton descents (polish) ends
-    # at this step, its old end, unless a proposal has beaten the settled point by then and the
-    converged: bool = False  # last judged quasi-Newton descent converged (before `longest`)
+    # at this step, its old end, unless exploring has paid by then (Controller._paid)
+    converged: bool = False  # the last judged quasi-Newton descent converged (before `longest`)
     # (fields added after v3.1 keep their defaults when an older state_dict is loaded)
 
 
