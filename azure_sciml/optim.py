@@ -206,7 +206,7 @@ class Azure(Optimizer):
         self._group = resolve_group(process_group)
         if self._group is not None:  # one seed for all ranks: rank 0's
             seed = agree_on_seed(seed, self._group, self._first_device())
-        self.total_steps, self.sa_steps, self.sa_momentum = total_steps, sa_steps, sa_momentum
+        self.total_steps, self.sa_momentum = total_steps, sa_momentum
         schedule = replace(
             settings or Settings(), sa_steps=sa_steps, total_steps=follows, T0=T0,
             interval=sa_interval, patience=sa_patience,
@@ -220,7 +220,7 @@ class Azure(Optimizer):
     # -- torch.optim protocol ------------------------------------------------------------------
 
     def __getstate__(self) -> dict[str, Any]:  # deepcopy and pickle keep the controller
-        own = ("total_steps", "sa_steps", "sa_momentum", "_controller", "_noise", "_n_loss_evals",
+        own = ("total_steps", "sa_momentum", "_controller", "_noise", "_n_loss_evals",
                "_warned", "_length_given", "_independent", "descent", "_relax")  # not the group
         return {**super().__getstate__(), **{k: self.__dict__[k] for k in own}}
 
@@ -250,7 +250,6 @@ class Azure(Optimizer):
         self._noise.load_state_dict(g["noise"])
         self._n_loss_evals = g["n_loss_evals"]
         self._relax.load_state_dict(g.get("relax", {}))
-        self.sa_steps = self._controller.settings.sa_steps  # a later stage's, or a longer phase
         if self._controller.state.stage:  # a later stage's schedule (new_stage)
             self.total_steps = self._controller.state.stage_total_steps
 
@@ -275,10 +274,18 @@ class Azure(Optimizer):
                 f"Azure.set_run_length({total_steps}) after {self._controller.state.step} steps:"
                 " hand the run length over before the first step"
             )
-        self.total_steps, self.sa_steps = total_steps, int(SA_FRACTION * total_steps)
+        self.total_steps = total_steps
         self._controller.settings = replace(
-            self._controller.settings, sa_steps=self.sa_steps, total_steps=total_steps)
+            self._controller.settings, sa_steps=int(SA_FRACTION * total_steps),
+            total_steps=total_steps)
         self._length_given = True
+
+    @property
+    def sa_steps(self) -> int:
+        """The annealing phase's length in steps: the argument (or 0.9 ``total_steps``), a later
+        stage's, or the later end a phase of long quasi-Newton descents may run to (from the
+        step exploring starts)."""
+        return self._controller.settings.sa_steps
 
     def stats(self) -> dict[str, int]:
         """Evaluation and Metropolis counters (also in ``state_dict()``)."""
@@ -323,7 +330,6 @@ class Azure(Optimizer):
         curvature = self._controller.state.phase == WAIT and allowed(  # read at k0 only
             self.descent, self.param_groups, self._relax_params())
         decision = self._controller.observe(value, curvature)
-        self.sa_steps = self._controller.settings.sa_steps  # longer for long quasi-Newton descents
         if not math.isfinite(value) and "nonfinite" not in self._warned:
             self._warned.add("nonfinite")
             _checks.warn_nonfinite(value, self._controller.state.step - 1)
@@ -369,7 +375,7 @@ class Azure(Optimizer):
         _checks.check_int("sa_steps", sa_steps, 0)
         self.finish()
         self._controller.new_stage(sa_steps, total_steps)
-        self.total_steps, self.sa_steps, self._length_given = total_steps, sa_steps, True
+        self.total_steps, self._length_given = total_steps, True
 
     def settled(self) -> AbstractContextManager[None]:
         """Inside the block the parameters are at the best point judged so far (Adam's iterate
