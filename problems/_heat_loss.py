@@ -239,14 +239,14 @@ def loss_and_grad(
     ``MLPHeatLoss.apply(...)`` and ``backward()`` (bit for bit, tested), less the graph, the
     engine and the gradients' accumulation (~0.15-0.2 ms an evaluation, docs/benchmarks.md)."""
     grad_enabled = torch.is_grad_enabled()
-    torch._C._set_grad_enabled(False)  # torch.no_grad() without its Python frames
+    torch.set_grad_enabled(False)  # called, not entered: no context manager's frames
     try:
         ws = workspace.setup(inputs, target, params)
         loss = _loss(ws, inputs, target, weight, diffusivity, params)
         _gradients(ws, inputs, diffusivity, ws.two)
         return loss, ws.fresh_grads()
     finally:
-        torch._C._set_grad_enabled(grad_enabled)
+        torch.set_grad_enabled(grad_enabled)
 
 
 # The passes call each op as torch.<op>(..., out=...) (none in the method style, x.op_(...)):
