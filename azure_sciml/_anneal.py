@@ -217,7 +217,7 @@ class Controller:
             return self.finish()
         if st.phase != ANCHORED or not can_propose:
             return Advance()
-        if st.step + self._last_start() >= self._end():
+        if st.step + self._last_start() >= self._end_now():
             return Advance()  # too late for a proposal to be judged: descend to the end
         st.phase, st.since, st.block_loss, st.recent = DESCEND, st.step, None, []
         st.n_proposals += 1
@@ -309,7 +309,7 @@ class Controller:
         if s.relax is not None:  # descent length from Adam's own relaxation time
             r = round(s.relax * (st.step - s.patience))
             descent = min(max(r, s.interval), 10 * s.interval)
-        end = self._phase_end(descent, curvature)
+        end = self._planned_end(descent, curvature)
         if st.step + descent + self._last_start(descent, curvature) >= end:
             return Decision()  # no proposal could be judged before the end: stay Adam
         st.phase, st.start, st.descent, st.best_loss = SETTLE, st.step, descent, loss
@@ -319,12 +319,13 @@ class Controller:
             self.settings = replace(s, sa_steps=end)
         return Decision(save=("best",), restart=True)  # Adam's settled point, with its moments
 
-    def _phase_end(self, descent: int, curvature: bool) -> int:
-        """Where the phase ends: ``sa_steps``, or for long quasi-Newton descents in a phase that
-        follows the run's length, ``polish`` K before the run ends (the best point's polish after
-        it is one quasi-Newton relaxation, where Adam's needed the last 10%), if that is later;
-        a phase whose proposals have beaten nothing by ``sa_steps`` still ends there (its polish,
-        from Adam's settled point, keeps the 10%: see :meth:`_given_up`)."""
+    def _planned_end(self, descent: int, curvature: bool) -> int:
+        """Where the phase may end, planned when exploring starts: ``sa_steps``, or for long
+        quasi-Newton descents in a phase that follows the run's length, ``polish`` K before the
+        run ends (the best point's polish after it is one quasi-Newton relaxation, where Adam's
+        needed the last 10%), if that is later; a phase whose proposals have beaten nothing by
+        ``sa_steps`` still ends there (its polish, from Adam's settled point, keeps the 10%: see
+        :meth:`_end_now` and :meth:`_given_up`)."""
         s = self.settings
         if curvature and self._long(descent) and s.polish is not None and s.total_steps:
             return max(s.sa_steps, s.total_steps - s.polish * s.interval)
@@ -447,7 +448,7 @@ class Controller:
         st = self.state
         return st.converged and st.best_loss < st.settled_loss
 
-    def _end(self) -> int:
+    def _end_now(self) -> int:
         """Where the phase ends as things stand: a phase extended for long quasi-Newton descents
         ends at its old end until (and unless) exploring has paid as relaxations."""
         st = self.state
@@ -466,7 +467,7 @@ class Controller:
         if st.phase not in (ANCHORED, DESCEND) or st.settled_loss is None:
             return False
         if self._long():
-            return st.step >= self._end()
+            return st.step >= self._end_now()
         into = st.step - st.start
         nothing = st.best_loss >= st.settled_loss
         return nothing and s.give_up is not None and into >= s.give_up * (s.sa_steps - st.start)
