@@ -87,3 +87,15 @@ def test_descent_cost_prints_three_rows_a_problem(capsys):
     rows = tables(capsys.readouterr().out)[0][2:]
     assert [r[0] for r in rows] == ["LJ13"] * 3 + ["MLP"] * 3
     assert all(float(r[3]) > 0 for r in rows) and rows[0][3] == "1.00"
+
+
+def test_relax_vs_lbfgs_relaxes_the_same_moves_with_both_methods(capsys):
+    load("relax_vs_lbfgs").main(["--anchors", "3", "--moves", "2"])
+    text = capsys.readouterr().out
+    rows = tables(text)[0][2:]
+    assert [r[0] for r in rows] == ["L-BFGS-B (float64)", "Azure's descent (float32)"]
+    for row in rows:
+        assert float(row[1]) > 10  # a relaxation takes more than a few evaluations
+        shares = [float(cell.rstrip("%")) for cell in row[2:]]
+        assert all(0 <= s <= 100 for s in shares) and shares[0] + shares[1] <= 100
+    assert "# 2 relaxations each" in text
