@@ -38,6 +38,28 @@ def command(script: str, argv: list[str] | None) -> str:
     return shlex.join(["python", f"benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)])
 
 
+def seed_ranges(items: list[str]) -> list[int]:
+    """Seeds from command-line items, each a seed or an inclusive range: ["0-2", "7"] -> 0 1 2 7."""
+    out = []
+    for item in items:
+        lo, _, hi = item.partition("-")
+        out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return out
+
+
+def float64_objective(energy):
+    """``energy`` (a torch function of a float64 tensor) as scipy's ``fun(x) -> (f, gradient)``
+    for ``jac=True`` minimisers."""
+
+    def fun(x):
+        t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+        value = energy(t)
+        value.backward()
+        return float(value.detach()), t.grad.numpy().copy()
+
+    return fun
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sys
+from pathlib import Path
 
 import torch
 
@@ -21,6 +23,9 @@ from azure_sciml.baselines import BasinHopping
 from azure_sciml.problems import LennardJones
 from azure_sciml.problems.rugged import RuggedFunction
 from azure_sciml.report.stats import median
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import seed_ranges  # noqa: E402
 
 PROBLEMS = {
     "rastrigin20": lambda: RuggedFunction("rastrigin", dim=20),
@@ -44,14 +49,6 @@ def step_decay(problem):
     return functools.partial(torch.optim.lr_scheduler.MultiStepLR, milestones=drops, gamma=0.1)
 
 
-def seeds(text: list[str]) -> list[int]:
-    out = []
-    for item in text:
-        lo, _, hi = item.partition("-")
-        out += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", nargs="+", default=["rastrigin20"], choices=sorted(PROBLEMS))
@@ -61,7 +58,7 @@ def main() -> None:
     torch.set_num_threads(1)
     for name in args.problems:
         results: dict[str, list[dict]] = {r: [] for r in args.runs}
-        for seed in seeds(args.seeds):
+        for seed in seed_ranges(args.seeds):
             for run in args.runs:
                 problem = PROBLEMS[name]()
                 factory, dtype = RUNS[run]

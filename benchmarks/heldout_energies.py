@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import torch
+from _common import float64_objective
 from heldout_base import Problem, Vector, uniform
 from torch import Tensor
 
@@ -196,14 +197,8 @@ def basin_hopping_reference(energy, start, n_hops: int, step: float, seed: int =
     """Lowest energy found by scipy's basin-hopping (L-BFGS-B local minimisations)."""
     from scipy.optimize import basinhopping
 
-    def fun(v):
-        x = torch.tensor(v, dtype=torch.float64, requires_grad=True)
-        e = energy(x)
-        e.backward()
-        return float(e.detach()), x.grad.numpy().copy()
-
     result = basinhopping(
-        fun, start.numpy(), niter=n_hops, stepsize=step, seed=seed,
+        float64_objective(energy), start.numpy(), niter=n_hops, stepsize=step, seed=seed,
         minimizer_kwargs={"method": "L-BFGS-B", "jac": True},
     )
     return float(result.fun)

@@ -28,17 +28,13 @@ from azure_sciml._relax import Relaxation
 from azure_sciml.problems.energy import GLOBAL_MINIMA, lj_energy, random_cluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command, machine, table  # noqa: E402
+from _common import command, float64_objective, machine, seed_ranges, table  # noqa: E402
 
 ATOMS = 19
 SAME = 1e-3  # two relaxed energies this close are one minimum
 
 
-def energy_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
-    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    energy = lj_energy(t.view(-1, 3))
-    energy.backward()
-    return float(energy.detach()), t.grad.numpy().copy()
+energy_and_gradient = float64_objective(lambda x: lj_energy(x.view(-1, 3)))
 
 
 def lbfgs(x: np.ndarray, gtol: float) -> tuple[np.ndarray, float, int]:
@@ -83,14 +79,9 @@ def summary(name: str, anchors: list[float], ends: list[float], evals: list[int]
             f"{np.mean(abs(change) <= SAME):.1%}", f"{np.mean(hit):.1%}"]
 
 
-def anchor_range(text: str) -> range:
-    first, _, last = text.partition("-")
-    return range(int(first), int(last or first) + 1)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--anchors", type=anchor_range, default=anchor_range("3-22"),
+    parser.add_argument("--anchors", nargs="+", default=["3-22"],
                         help="seeds of the random starts whose minima anchor the moves (a-b)")
     parser.add_argument("--moves", type=int, default=40, help="moves per anchor")
     parser.add_argument("--move", choices=("gaussian", "uniform"), default="gaussian")
@@ -108,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     size = args.sigma * args.lr * args.interval  # a proposal's std per coordinate
     anchors, lbfgs_ends, lbfgs_evals, azure_ends, azure_evals = [], [], [], [], []
-    for seed in args.anchors:
+    for seed in seed_ranges(args.anchors):
         torch.manual_seed(seed)
         start = random_cluster(ATOMS, 1.0, 0.8).double().reshape(-1).numpy()
         anchor, anchor_energy, _ = lbfgs(start, args.gtol)
